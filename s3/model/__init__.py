@@ -1,0 +1,16 @@
+"""Networks: Cutie's memory network and the S3 components, built through `build_network`."""
+
+from s3.model.factory import build_network
+from s3.model.network import VOSNetwork
+from s3.model.registry import PRESETS, SIZES
+from s3.model.weights import WeightsMismatchError, load_network_weights, read_state_dict
+
+__all__ = [
+    "PRESETS",
+    "SIZES",
+    "VOSNetwork",
+    "WeightsMismatchError",
+    "build_network",
+    "load_network_weights",
+    "read_state_dict",
+]
