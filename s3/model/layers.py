@@ -160,9 +160,9 @@ class SinusoidalPositionalEncoding2D(nn.Module):
             return self._cache[1]
         emb_x = self._axis(width, self.inv_freq.device)  # W half
         emb_y = self._axis(height, self.inv_freq.device)  # H half
-        emb = torch.cat(
-            [emb_x[None, :, :].expand(height, -1, -1), emb_y[:, None, :].expand(-1, width, -1)], dim=-1
-        )[..., : self.dim]
+        emb = torch.cat([emb_x[None, :, :].expand(height, -1, -1), emb_y[:, None, :].expand(-1, width, -1)], dim=-1)[
+            ..., : self.dim
+        ]
         self._cache = (key, emb)
         return emb
 

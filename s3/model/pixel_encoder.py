@@ -29,7 +29,9 @@ def build_resnet(arch: ResNetArch, weights: str | Path | None = None) -> nn.Modu
         unexpected = [k for k in result.unexpected_keys]
         missing = [k for k in result.missing_keys if not k.startswith("fc.")]
         if missing or unexpected:
-            raise ValueError(f"{path}: not a torchvision {arch} state_dict (missing {missing}, unexpected {unexpected})")
+            raise ValueError(
+                f"{path}: not a torchvision {arch} state_dict (missing {missing}, unexpected {unexpected})"
+            )
     return model
 
 

@@ -1,0 +1,98 @@
+"""The `s3` command: Lightning's trainer subcommands plus S3's own tools.
+
+`fit`, `validate`, `test` and `predict` go to LightningCLI (layered `--config` files, `--print_config`);
+every other subcommand is a plain function taking its own arguments, looked up in `TOOL_COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Callable
+
+from lightning.pytorch.cli import LightningCLI
+
+TRAINER_COMMANDS: dict[str, str] = {
+    "fit": "train a network (layer configs with repeated --config)",
+    "validate": "run validation (J&F per dataset) on a checkpoint",
+    "test": "run the test loop",
+    "predict": "write benchmark predictions",
+}
+
+# name -> ("module:function", help). Each function takes argv (list[str]) and returns an exit code.
+TOOL_COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("s3.demo:main", "train + validate the tiny network on synthetic videos (CPU) and print J&F"),
+    "data": ("s3.data.inspect:main", "inspect / verify the configured datasets (counts, shares, contact sheet)"),
+}
+
+
+class S3CLI(LightningCLI):
+    """LightningCLI with S3's defaults: the S3Module and any LightningDataModule from the config."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs) -> None:
+        from s3.training import S3Module
+
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        # `main()` always passes argv explicitly; Lightning warns whenever sys.argv is also non-empty.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        super().__init__(
+            S3Module,
+            None,
+            subclass_mode_data=True,
+            args=args,
+            run=run,
+            **kwargs,
+        )
+
+
+def print_help() -> None:
+    width = max(len(name) for name in [*TRAINER_COMMANDS, *TOOL_COMMANDS])
+    print("usage: s3 <command> [options]   (s3 <command> --help for a command's options)\n")
+    print("trainer commands (LightningCLI: --config a.yaml --config b.yaml, --print_config):")
+    for name, text in TRAINER_COMMANDS.items():
+        print(f"  {name:<{width}}  {text}")
+    print("\ntools:")
+    for name, (_, text) in TOOL_COMMANDS.items():
+        print(f"  {name:<{width}}  {text}")
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Errors that describe bad input (their message names the file/field): printed as one line."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    return isinstance(error, ValueError) and type(error).__module__.startswith("s3.")
+
+
+def resolve(target: str) -> Callable[[list[str]], int]:
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def run_guarded(function: Callable[[], int | None]) -> int:
+    try:
+        return int(function() or 0)
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error
+        if is_user_error(error):
+            print(f"s3: error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print_help()
+        return 0
+    command = argv[0]
+    if command in TOOL_COMMANDS:
+        tool = resolve(TOOL_COMMANDS[command][0])
+        return run_guarded(lambda: tool(argv[1:]))
+    if command in TRAINER_COMMANDS or command.startswith("-"):
+        return run_guarded(lambda: S3CLI(args=argv) and 0)
+    print(f"s3: error: unknown command {command!r}; run `s3 --help` for the list", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

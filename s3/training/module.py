@@ -1,0 +1,189 @@
+"""`S3Module`: the LightningModule that trains and validates a VOS network on clips and full videos."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from s3.data.batch import ClipBatch, VideoSample
+from s3.model.factory import build_network
+from s3.training.losses import LossComputer, LossConfig
+from s3.training.propagation import propagate_first_frame
+from s3.training.unroll import unroll_clip
+from s3.training.validation import VideoScorer
+
+# Matched as name suffixes, exactly as upstream does (so `summary_to_query_{init,emb}.weight` match too).
+EMBED_NAME_SUFFIXES = ("summary_pos.weight", "query_init.weight", "query_emb.weight", "obj_pe.weight")
+
+
+@dataclass
+class NetworkOverrides:
+    """Optional per-argument overrides of the preset/size network configuration (None = keep)."""
+
+    pixel_encoder_arch: str | None = None
+    pixel_encoder_weights: str | None = None
+    mask_encoder_weights: str | None = None
+    pixel_dim: int | None = None
+    key_dim: int | None = None
+    value_dim: int | None = None
+    sensory_dim: int | None = None
+    embed_dim: int | None = None
+    num_queries: int | None = None
+    num_blocks: int | None = None
+    num_heads: int | None = None
+    ff_dim: int | None = None
+    up_dims: tuple[int, int, int] | None = None
+
+
+class S3Module(pl.LightningModule):
+    """Trains the network on clips (Cutie's unroll and losses) and validates it on full videos.
+
+    Args:
+        preset: network preset (`s3 ablations` lists them).
+        size: network size: `base`, `small` or the CPU demo size `tiny`.
+        network: optional overrides of individual network arguments.
+        weights: optional weights to start from (official Cutie/S3 file, Lightning checkpoint or export).
+        num_ref_frames: memory frames per prediction during training (3).
+        deep_update_prob: probability of the mask encoder's deep sensory update per step (0.2).
+        num_points / oversample_ratio / importance_sample_ratio: point supervision (12544 / 3 / 0.75).
+        sensory_aux_weight / query_aux_weight: aux loss weights (0.01 each).
+        lr: base learning rate.
+        weight_decay: AdamW weight decay.
+        backbone_lr_ratio: lr multiplier for parameters under `pixel_encoder.` (0.1).
+        embed_weight_decay: weight decay of the query embeddings (0).
+        lr_milestones: steps at which the lr is multiplied by `lr_gamma` (MultiStepLR, stepped per iteration).
+        lr_gamma: lr decay factor.
+    """
+
+    def __init__(
+        self,
+        preset: str = "cutie",
+        size: str = "base",
+        network: NetworkOverrides | None = None,
+        weights: str | None = None,
+        num_ref_frames: int = 3,
+        deep_update_prob: float = 0.2,
+        num_points: int = 12544,
+        oversample_ratio: float = 3.0,
+        importance_sample_ratio: float = 0.75,
+        sensory_aux_weight: float = 0.01,
+        query_aux_weight: float = 0.01,
+        lr: float = 1e-4,
+        weight_decay: float = 0.001,
+        backbone_lr_ratio: float = 0.1,
+        embed_weight_decay: float = 0.0,
+        lr_milestones: list[int] | None = None,
+        lr_gamma: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        overrides = asdict(network) if network is not None else {}
+        self.network = build_network(preset, size, weights=weights, **overrides)
+        self.losses = LossComputer(
+            LossConfig(num_points, oversample_ratio, importance_sample_ratio, sensory_aux_weight, query_aux_weight)
+        )
+        self.scorers: dict[str, VideoScorer] = {}
+
+    # ----------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
+        losses = self.clip_losses(batch)
+        batch_size = batch["images"].shape[0]
+        self.log("train/loss", losses["total_loss"], prog_bar=True, batch_size=batch_size)
+        for name, value in losses.items():
+            if name != "total_loss":
+                self.log(f"train/{name}", value, batch_size=batch_size)
+        return losses["total_loss"]
+
+    def clip_losses(self, batch: ClipBatch) -> dict[str, Tensor]:
+        """Unrolls the clip and returns every loss term (`total_loss` included)."""
+        selector = batch["selector"].float()
+        num_objects = selector.sum(dim=1).long()
+        max_objects = max(int(num_objects.max()), 1)
+        masks = batch["masks"][:, :, :max_objects].float()
+        selector = selector[:, :max_objects]
+        logits, aux = unroll_clip(
+            self.network,
+            batch["images"],
+            masks,
+            selector,
+            num_ref_frames=self.hparams.num_ref_frames,
+            deep_update_prob=self.hparams.deep_update_prob,
+        )
+        cls_gt = masks_to_index(masks)
+        return self.losses(logits, aux, cls_gt, num_objects.tolist())
+
+    # --------------------------------------------------------------------------------------------- validation
+    def on_validation_epoch_start(self) -> None:
+        self.scorers = {}
+
+    def validation_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.evaluate_video(batch, dataloader_idx)
+
+    def test_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.evaluate_video(batch, dataloader_idx)
+
+    def on_test_epoch_start(self) -> None:
+        self.scorers = {}
+
+    def evaluate_video(self, video: VideoSample, dataloader_idx: int) -> None:
+        dataset = video.get("dataset", f"val{dataloader_idx}")
+        scorer = self.scorers.setdefault(dataset, VideoScorer())
+        first_ids = [i for i in video["object_ids"] if video["first_appearance"].get(i, 0) == 0]
+        if not first_ids:
+            return
+        gt = video["masks"]
+        prediction = propagate_first_frame(
+            self.network, video["images"].to(self.device), gt[0].to(self.device), first_ids
+        )
+        scorer.add(video["name"], prediction.cpu(), gt.cpu(), first_ids, "model")
+        scorer.add(video["name"], gt[:1].expand_as(gt).cpu(), gt.cpu(), first_ids, "copy_first_frame")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_scores("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_scores("test")
+
+    def _log_scores(self, stage: str) -> None:
+        for dataset, scorer in self.scorers.items():
+            for method, result in scorer.compute(self.trainer.strategy if self._trainer else None).items():
+                prefix = f"{stage}/{dataset}" if method == "model" else f"{stage}/{dataset}/{method}"
+                for metric, value in result.items():
+                    self.log(f"{prefix}/{metric}", value, sync_dist=False, rank_zero_only=False)
+
+    # ------------------------------------------------------------------------------------------- optimisation
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        backbone, embeddings, others = [], [], []
+        for name, param in self.network.named_parameters():
+            if not param.requires_grad:
+                continue
+            if name.startswith("pixel_encoder."):
+                backbone.append(param)
+            elif name.endswith(EMBED_NAME_SUFFIXES):
+                embeddings.append(param)
+            else:
+                others.append(param)
+        groups = [
+            {"params": backbone, "lr": hp.lr * hp.backbone_lr_ratio, "weight_decay": hp.weight_decay},
+            {"params": embeddings, "lr": hp.lr, "weight_decay": hp.embed_weight_decay},
+            {"params": others, "lr": hp.lr, "weight_decay": hp.weight_decay},
+        ]
+        groups = [g for g in groups if g["params"]]
+        precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
+        eps = 1e-8 if precision in ("32-true", "32", "64-true") else 1e-6
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay, eps=eps)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=hp.lr_milestones or [], gamma=hp.lr_gamma
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def masks_to_index(masks: Tensor) -> Tensor:
+    """B T N H W one-hot object masks -> B T H W index masks (slot k -> k+1, background 0)."""
+    ids = torch.arange(1, masks.shape[2] + 1, device=masks.device, dtype=masks.dtype).view(1, 1, -1, 1, 1)
+    return (masks * ids).amax(dim=2).long()
