@@ -23,7 +23,8 @@ TRAINER_COMMANDS: dict[str, str] = {
 # name -> ("module:function", help). Each function takes argv (list[str]) and returns an exit code.
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("s3.demo:main", "train + validate the tiny network on synthetic videos (CPU) and print J&F"),
-    "data": ("s3.data.inspect:main", "inspect / verify the configured datasets (counts, shares, contact sheet)"),
+    "eval": ("s3.evaluation.cli:main", "eval davis --davis-root ROOT --results DIR: official DAVIS J&F tables"),
+    "data": ("s3.cli:data_command", "data inspect [--verify]: dataset counts, sampling shares, contact sheet"),
 }
 
 
@@ -77,6 +78,16 @@ def run_guarded(function: Callable[[], int | None]) -> int:
             print(f"s3: error: {error}", file=sys.stderr)
             return 2
         raise
+
+
+def data_command(argv: list[str]) -> int:
+    """`s3 data inspect ...` (the only data action so far)."""
+    if not argv or argv[0] != "inspect":
+        print("usage: s3 data inspect --config CONFIG.yaml [--verify] [--step N] ...", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    from s3.data.inspect import main as inspect_main
+
+    return inspect_main(argv[1:])
 
 
 def main(argv: list[str] | None = None) -> int:

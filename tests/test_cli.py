@@ -95,3 +95,17 @@ def test_wrong_weights_file_lists_keys(tmp_path) -> None:
 
 def test_unknown_command() -> None:
     assert main(["frobnicate"]) == 2
+
+
+def test_data_inspect_is_wired(tmp_path, capsys) -> None:
+    config = tmp_path / "data.yaml"
+    config.write_text(
+        "data:\n  class_path: s3.data.VOSDataModule\n  init_args:\n"
+        f"    data_root: {tmp_path / 'synthetic'}\n    synthetic: true\n"
+        f"    synthetic_options: {SMALL_SYNTHETIC}\n    crop_size: 64\n    num_frames: 3\n"
+    )
+    code = main(["data", "inspect", "--config", str(config), "--sheet", str(tmp_path / "sheet.png"), "--clips", "1"])
+    assert code == 0
+    assert "davis" in capsys.readouterr().out
+    assert (tmp_path / "sheet.png").is_file()
+    assert main(["data", "frobnicate"]) == 2

@@ -1,0 +1,36 @@
+"""Benchmark evaluation (official-protocol scorers, `s3 eval`) and submission writers."""
+
+from __future__ import annotations
+
+from s3.evaluation.davis import (
+    DavisEvaluation,
+    DavisSequence,
+    EvaluationOptions,
+    SequenceScores,
+    discover_sequences,
+    evaluate_davis,
+    evaluate_sequence,
+    global_csv_text,
+    per_sequence_csv_text,
+    write_csvs,
+)
+from s3.evaluation.errors import EvaluationError, MaskFormatError, MissingFileError
+from s3.evaluation.palette import read_index_mask, write_index_mask
+
+__all__ = [
+    "DavisEvaluation",
+    "DavisSequence",
+    "EvaluationError",
+    "EvaluationOptions",
+    "MaskFormatError",
+    "MissingFileError",
+    "SequenceScores",
+    "discover_sequences",
+    "evaluate_davis",
+    "evaluate_sequence",
+    "global_csv_text",
+    "per_sequence_csv_text",
+    "read_index_mask",
+    "write_csvs",
+    "write_index_mask",
+]

@@ -1,0 +1,119 @@
+"""`s3 eval`: score a results folder with a benchmark's official protocol.
+
+    s3 eval davis --davis-root ROOT --results DIR [--set val] [--output DIR] [--workers 2]
+
+writes `global_results-<set>.csv` and `per-sequence_results-<set>.csv` (into --output, default the results
+folder, as the official toolkit does) and prints the global and per-object tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from s3.evaluation.davis import (
+    PER_SEQUENCE_COLUMNS,
+    DavisEvaluation,
+    EvaluationOptions,
+    discover_sequences,
+    evaluate_davis,
+    write_csvs,
+)
+from s3.evaluation.errors import EvaluationError
+from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s3 eval", description="Evaluate segmentation results.")
+    benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    davis = benchmarks.add_parser(
+        "davis",
+        help="DAVIS 2017 semi-supervised J&F (official toolkit numbers and CSVs)",
+        description="DAVIS 2017 semi-supervised J&F, identical to the official toolkit.",
+    )
+    davis.add_argument("--davis-root", type=Path, required=True, help="DAVIS 2017 root (JPEGImages, Annotations)")
+    davis.add_argument("--results", type=Path, required=True, help="folder of <sequence>/<frame>.png index masks")
+    davis.add_argument("--set", dest="image_set", default="val", help="ImageSets/2017/<set>.txt (default: val)")
+    davis.add_argument("--output", type=Path, default=None, help="where to write the CSVs (default: --results)")
+    davis.add_argument("--workers", type=int, default=2, help="processes over sequences (default: 2)")
+    davis.add_argument("--include-first-last", action="store_true", help="also score the first and last frames")
+    davis.add_argument(
+        "--decay-indices",
+        choices=("uint8", "integer"),
+        default="uint8",
+        help="'uint8' reproduces the toolkit's decay bins exactly; 'integer' avoids their wrap past 256 frames",
+    )
+    davis.add_argument("--quiet", action="store_true", help="no progress bar and no per-object table")
+    return parser
+
+
+def _number(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.6f}"
+
+
+def print_tables(evaluation: DavisEvaluation, console: Console, per_object: bool = True) -> None:
+    table = Table(title=f"Global results for {evaluation.image_set}")
+    for column in DAVIS_GLOBAL_COLUMNS:
+        table.add_column(column, justify="right")
+    table.add_row(*(_number(v) for v in evaluation.global_table.as_row().values()))
+    console.print(table)
+    if per_object:
+        objects = Table(title=f"Per-object results for {evaluation.image_set}")
+        for column in PER_SEQUENCE_COLUMNS:
+            objects.add_column(column, justify="left" if column == "Sequence" else "right")
+        for obj in evaluation.objects:
+            objects.add_row(obj.row_name, _number(obj.statistics.j_mean), _number(obj.statistics.f_mean))
+        console.print(objects)
+
+
+def run_davis(args: argparse.Namespace, console: Console) -> int:
+    options = EvaluationOptions(include_first_last=args.include_first_last, decay_indices=args.decay_indices)
+    total = len(discover_sequences(args.davis_root, args.image_set))
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=args.quiet,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(f"DAVIS {args.image_set}", total=total)
+        evaluation = evaluate_davis(
+            args.davis_root,
+            args.results,
+            image_set=args.image_set,
+            options=options,
+            workers=args.workers,
+            on_sequence_done=lambda _name: progress.advance(task),
+        )
+    global_path, per_sequence_path = write_csvs(evaluation, args.output or args.results)
+    print_tables(evaluation, console, per_object=not args.quiet)
+    console.print(f"wrote {global_path} and {per_sequence_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `s3 eval`; returns the process exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_request:  # --help or a usage error (argparse already printed it)
+        return int(exit_request.code or 0)
+    console = Console()
+    try:
+        if args.benchmark == "davis":
+            return run_davis(args, console)
+    except (EvaluationError, FileNotFoundError, NotADirectoryError) as error:
+        print(f"s3 eval: error: {error}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled benchmark {args.benchmark}")  # argparse restricts the choices
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Evaluation and result-writing errors: each message is one line naming the file or field at fault."""
+
+from __future__ import annotations
+
+
+class EvaluationError(ValueError):
+    """Bad input to an evaluator or writer (wrong layout, format, size or ids)."""
+
+
+class MissingFileError(EvaluationError, FileNotFoundError):
+    """A file or folder the protocol requires does not exist."""
+
+
+class MaskFormatError(EvaluationError):
+    """A mask file is not a single-channel index PNG of the expected size."""
