@@ -24,6 +24,7 @@ TRAINER_COMMANDS: dict[str, str] = {
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("s3.demo:main", "train + validate the tiny network on synthetic videos (CPU) and print J&F"),
     "eval": ("s3.evaluation.cli:main", "eval davis --davis-root ROOT --results DIR: official DAVIS J&F tables"),
+    "ablations": ("s3.model.ablations:main", "list the ablation presets (Table 3 rows), components, parameters"),
     "data": ("s3.cli:data_command", "data inspect [--verify]: dataset counts, sampling shares, contact sheet"),
 }
 

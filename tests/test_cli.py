@@ -40,8 +40,9 @@ def test_help_lists_every_subcommand(capsys) -> None:
         assert f"  {name} " in text
 
 
-def test_fit_fast_dev_run_on_demo_config(tmp_path) -> None:
-    assert main(["fit", *demo_args(tmp_path, "--trainer.fast_dev_run=1")]) == 0
+@pytest.mark.parametrize("preset", ["cutie", "cutie_dq", "cutie_dq_vit", "cutie_dq_vit_spatial", "s3"])
+def test_fit_fast_dev_run_on_demo_config(tmp_path, preset: str) -> None:
+    assert main(["fit", *demo_args(tmp_path, "--trainer.fast_dev_run=1", f"--model.preset={preset}")]) == 0
 
 
 def test_print_config_shows_layered_values(tmp_path, capsys) -> None:

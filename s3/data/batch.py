@@ -39,6 +39,11 @@ class VideoSample(TypedDict):
                   mask is given to the tracker under the semi-supervised protocol).
     frame_names:  file stems of the frames, used for writing results.
     original_size: (H, W) of the source frames, so outputs can be written at native resolution.
+    frames_to_write: stems the submission must contain (YouTube-VOS valid meta.json, BURST annotated frames,
+                  LVOS meta ranges); absent = every frame.
+    object_categories: object id -> category name, where the dataset gives it.
+    object_seen:  object id -> category seen in training (YouTube-VOS G), where known.
+    object_frame_ranges: object id -> (first, last) annotated frame index (LVOS meta).
     """
 
     name: str
@@ -50,3 +55,7 @@ class VideoSample(TypedDict):
     frame_names: list[str]
     original_size: tuple[int, int]
     dataset: NotRequired[str]
+    frames_to_write: NotRequired[list[str]]
+    object_categories: NotRequired[dict[int, str]]
+    object_seen: NotRequired[dict[int, bool]]
+    object_frame_ranges: NotRequired[dict[int, tuple[int, int]]]

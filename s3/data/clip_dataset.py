@@ -27,7 +27,7 @@ from s3.data.augment import (
     warp_masks,
 )
 from s3.data.errors import DataFileNotFoundError
-from s3.data.frames import load_frames, load_index_mask
+from s3.data.frames import load_frames, load_record_mask
 from s3.data.index import VideoRecord
 from s3.data.sampling import dataset_max_skip, sample_clip_positions
 
@@ -115,10 +115,10 @@ class ClipDataset(Dataset):
         images = load_frames(record, positions)
         masks = []
         for p in positions:
-            path = record.mask_path(p)
-            if path is None:
-                raise DataFileNotFoundError(f"{record.image_path(p)}: training frame has no annotation PNG")
-            masks.append(load_index_mask(path, images.shape[1:3]))
+            mask = load_record_mask(record, p, images.shape[1:3])  # a palette PNG or RLE from a JSON annotation
+            if mask is None:
+                raise DataFileNotFoundError(f"{record.image_path(p)}: training frame has no annotation")
+            masks.append(mask)
         return images, np.stack(masks)
 
     def _draw_positions(

@@ -10,11 +10,16 @@ workers, prefetching and timing. Workers never read global state: the max skip a
 along in the `ClipRequest`.
 
 Subclassing `DistributedSampler` keeps Lightning from replacing it, and `set_epoch` reshuffles as usual.
+
+Exact resume: `state_dict()` records the epoch and its start step; after `load_state_dict()` the first
+iterator of that epoch starts at the start step recorded and skips the samples of the steps already trained
+(global step - start step), so a resumed run sees the same clips with the same max skips and seeds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,6 +71,14 @@ class CurriculumSampler(DistributedSampler):
         self.step_source = step_source
         self.accumulate_grad_batches = max(int(accumulate_grad_batches), 1)
         self.start_step = 0
+        self._resume: tuple[int, int] | None = None  # (epoch, start step) from a checkpoint
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position for exact resume: the current epoch and the optimiser step at which it started."""
+        return {"epoch": int(self.epoch), "start_step": int(self.start_step)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume = (int(state["epoch"]), int(state["start_step"]))
 
     def max_skip_at(self, step: int) -> int:
         return self.schedule.at(step, self.total_steps)
@@ -81,10 +94,19 @@ class CurriculumSampler(DistributedSampler):
         return order[self.rank : self.total_size : self.num_replicas]
 
     def __iter__(self) -> Iterator[ClipRequest]:  # type: ignore[override]
-        self.start_step = int(self.step_source()) if self.step_source is not None else self.start_step
+        current_step = int(self.step_source()) if self.step_source is not None else self.start_step
         samples_per_step = self.batch_size * self.accumulate_grad_batches
+        skip = 0
+        if self._resume is not None and self._resume[0] == self.epoch:
+            self.start_step = self._resume[1]
+            skip = max(current_step - self.start_step, 0) * samples_per_step
+        else:
+            self.start_step = current_step
+        self._resume = None
         seed_stream = np.random.SeedSequence([self.seed, self.epoch, self.rank])
         seeds = seed_stream.generate_state(self.num_samples, dtype=np.uint32)
         for position, index in enumerate(self._indices()):
+            if position < skip:
+                continue
             step = self.start_step + position // samples_per_step
             yield ClipRequest(int(index), self.max_skip_at(step), int(seeds[position]))

@@ -152,6 +152,8 @@ class VOSDataModule(pl.LightningDataModule):
         self.max_val_videos = max_val_videos
         self.index_cache_dir = index_cache_dir
         self.train_set: ClipDataset | None = None
+        self.train_sampler: CurriculumSampler | None = None
+        self._sampler_state: dict | None = None  # from a checkpoint, applied to the next train sampler
         self._eval_sets: dict[str, list[VideoEvalDataset]] = {}
 
     # ---- preparation ------------------------------------------------------------------------------------
@@ -240,6 +242,10 @@ class VOSDataModule(pl.LightningDataModule):
             rank=trainer.global_rank if trainer is not None else 0,
             seed=self.seed,
         )
+        if self._sampler_state is not None:
+            sampler.load_state_dict(self._sampler_state)
+            self._sampler_state = None
+        self.train_sampler = sampler
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
@@ -250,6 +256,13 @@ class VOSDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             worker_init_fn=_worker_init,
         )
+
+    # ---- exact resume (Lightning stores this in checkpoints) ---------------------------------------------
+    def state_dict(self) -> dict:
+        return {"train_sampler": self.train_sampler.state_dict()} if self.train_sampler is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._sampler_state = state_dict.get("train_sampler")
 
     def _eval_loaders(self, key: str) -> DataLoader | list[DataLoader]:
         if key not in self._eval_sets:

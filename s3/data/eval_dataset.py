@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from s3.data.batch import VideoSample
-from s3.data.frames import load_frames, load_index_mask
+from s3.data.frames import load_frames, load_record_mask
 from s3.data.index import VideoRecord
 
 
@@ -23,7 +23,8 @@ class VideoEvalDataset(Dataset):
 
     first_appearance maps each id to the first annotated frame that contains it: for dense ground truth
     (DAVIS) that is where the object is first visible, for sparse first-appearance masks (YouTube-VOS
-    valid, LVOS first-only) the frame whose mask introduces it.
+    valid, LVOS first-only) the frame whose mask introduces it. Records flagged `first_appearance_only`
+    (LVOS) keep each object only on that frame, so dense ground truth is never fed twice.
     """
 
     def __init__(self, videos: Sequence[VideoRecord]) -> None:
@@ -41,16 +42,24 @@ class VideoEvalDataset(Dataset):
         annotated = np.zeros(num_frames, dtype=bool)
         first_appearance: dict[int, int] = {}
         for position in record.annotated_positions:
-            path = record.mask_path(position)
-            if path is None:
+            mask = load_record_mask(record, position, (height, width))
+            if mask is None:
                 continue
-            mask = load_index_mask(path, (height, width))
+            present = [i for i in np.unique(mask).tolist() if i != 0]
+            if record.first_appearance_only:
+                given = [i for i in present if i not in first_appearance]
+                if position in record.frame_object_ids:
+                    given = [i for i in given if i in record.frame_object_ids[position]]
+                if not given:
+                    continue
+                if len(given) < len(present):
+                    mask = np.where(np.isin(mask, given), mask, 0)
+                present = given
             masks[position] = mask
             annotated[position] = True
-            for object_id in np.unique(mask).tolist():
-                if object_id != 0 and object_id not in first_appearance:
-                    first_appearance[object_id] = position
-        return VideoSample(
+            for object_id in present:
+                first_appearance.setdefault(object_id, position)
+        sample = VideoSample(
             name=record.name,
             images=torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0),
             masks=torch.from_numpy(masks),
@@ -61,3 +70,12 @@ class VideoEvalDataset(Dataset):
             original_size=(height, width),
             dataset=record.dataset,
         )
+        if record.frames_to_write is not None:
+            sample["frames_to_write"] = list(record.frames_to_write)
+        if record.object_categories:
+            sample["object_categories"] = dict(record.object_categories)
+        if record.object_seen:
+            sample["object_seen"] = dict(record.object_seen)
+        if record.object_frame_ranges:
+            sample["object_frame_ranges"] = dict(record.object_frame_ranges)
+        return sample

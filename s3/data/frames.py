@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -46,6 +48,44 @@ def load_index_mask(path: str | Path, size_hw: tuple[int, int] | None = None) ->
         raise DataFileNotFoundError(f"{path}: mask file not found") from error
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise DataError(f"{path}: cannot decode mask ({error})") from error
+
+
+def load_record_mask(record: VideoRecord, position: int, size_hw: tuple[int, int]) -> np.ndarray | None:
+    """H W index mask of `record` at `position` (PNG or RLE), or None when that frame has no annotation.
+
+    PNG masks of another size are resized (nearest) to `size_hw`; RLE masks must match it exactly (an RLE
+    is encoded at the size its JSON declares, so a mismatch means the JSON and the frames disagree).
+    """
+    if position in record.mask_rles:
+        from s3.data.rle import paint_index_mask  # pycocotools only for JSON-backed datasets
+
+        source = f"{record.annotation_file}: video {record.name}, frame {record.frame_files[position]}"
+        rle_size = record.mask_size or size_hw
+        if tuple(rle_size) != tuple(size_hw):
+            raise DataError(
+                f"{source}: RLE size {list(rle_size)} differs from the frame size {list(size_hw)} of "
+                f"{record.image_path(position)}"
+            )
+        return paint_index_mask(record.mask_rles[position], tuple(size_hw), source)
+    path = record.mask_path(position)
+    return None if path is None else load_index_mask(path, size_hw)
+
+
+def load_json_file(path: str | Path, what: str) -> Any:
+    """Parsed JSON of an annotation/meta file; missing, empty or malformed files raise one line naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise DataFileNotFoundError(f"{path}: {what} not found") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read {what} ({error})") from error
+    if not text.strip():
+        raise DataError(f"{path}: {what} is empty (expected JSON)")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}: {what} is not valid JSON ({error})") from error
 
 
 def image_size_hw(path: str | Path) -> tuple[int, int]:

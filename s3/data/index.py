@@ -7,7 +7,7 @@ empty-frame lists) and may stay unknown (`None`) for plain folders until a mask 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 
@@ -27,6 +27,17 @@ class VideoRecord:
     frame_interval: source frames between consecutive positions (scales the max skip, DATASETS.md §9.2).
     video_file:     an .mp4 (or other decord-readable file) holding the frames instead of `frame_files`.
     annotation_file / annotation_key: JSON file and video key whose RLE segmentations hold the masks.
+    mask_rles:      position -> ((object id, compressed COCO RLE counts), ...) in painting order (later ids
+                    overwrite earlier ones) for every annotated frame, when masks come from a JSON file
+                    (OVIS, BURST); an empty tuple is an annotated all-zero frame. Decoded on demand.
+    mask_size:      (H, W) the RLEs were encoded at (checked against the frames when decoded).
+    frames_to_write: frame stems a submission must contain (YouTube-VOS valid, BURST, LVOS), else None.
+    object_categories: object id -> category name, where the source gives it.
+    object_seen:    object id -> whether its category is seen in training (YouTube-VOS G), where known.
+    object_frame_ranges: object id -> (first, last) annotated position (LVOS meta), where known.
+    first_appearance_only: evaluation masks keep each object only on the first annotated frame that
+                    carries it (and, where `frame_object_ids` lists a frame, only the ids listed there), so
+                    dense ground truth (LVOS valid) is fed under the first-appearance protocol.
     """
 
     dataset: str
@@ -42,6 +53,23 @@ class VideoRecord:
     video_file: str | None = None
     annotation_file: str | None = None
     annotation_key: str | None = None
+    mask_rles: dict[int, tuple[tuple[int, bytes], ...]] = field(default_factory=dict)
+    mask_size: tuple[int, int] | None = None
+    frames_to_write: tuple[str, ...] | None = None
+    object_categories: dict[int, str] = field(default_factory=dict)
+    object_seen: dict[int, bool] = field(default_factory=dict)
+    object_frame_ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    first_appearance_only: bool = False
+
+    def __setstate__(self, state: dict) -> None:
+        # Index caches pickled before a field existed load with that field's default.
+        for spec in fields(self):
+            if spec.name not in state:
+                if spec.default is not MISSING:
+                    state[spec.name] = spec.default
+                elif spec.default_factory is not MISSING:
+                    state[spec.name] = spec.default_factory()
+        self.__dict__.update(state)
 
     @property
     def num_frames(self) -> int:
@@ -61,4 +89,6 @@ class VideoRecord:
 
     @property
     def annotated_positions(self) -> list[int]:
+        if self.mask_rles:
+            return sorted(self.mask_rles)
         return sorted(self.mask_files) if self.mask_files else sorted(self.frame_object_ids)

@@ -1,7 +1,7 @@
-"""The ablation registry: named network sizes, components and presets (the rows of the paper's Table 3).
+"""The ablation registry: network components, presets (the rows of the paper's Table 3) and sizes.
 
-A preset is a set of components; each row adds exactly one component to the previous one. Sizes set widths
-and the ResNet depth; presets set the components; explicit overrides win over both.
+Each preset adds exactly one component to the previous row. A component may require another (the spatial block
+sits on the ViT; the semantic cross-attention lives inside the spatial block's interaction stages).
 """
 
 from __future__ import annotations
@@ -9,7 +9,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# Widths and encoder depth. `tiny` is the CPU demo / test size (not an official model).
+COMPONENTS: dict[str, str] = {
+    "discriminative_query": "object transformer reads pixels with the hard-selection discriminative query (DQ_CA)",
+    "vit": "frozen Depth-Anything ViT-B/16 pixel encoder (simple feature pyramid without the spatial block)",
+    "spatial": "spatial prior module + deformable extractors around the ViT (ViT-Adapter style)",
+    "semantic": "CLS / mean-token cross-attention in every interaction stage (semantic embedding)",
+}
+
+REQUIRES: dict[str, tuple[str, ...]] = {"spatial": ("vit",), "semantic": ("spatial",)}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    components: frozenset[str]
+    row: str  # the paper's Table 3 row
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("cutie", frozenset(), "Cutie"),
+        Preset("cutie_dq", frozenset({"discriminative_query"}), "+Discriminative Query"),
+        Preset("cutie_dq_vit", frozenset({"discriminative_query", "vit"}), "+ViT"),
+        Preset("cutie_dq_vit_spatial", frozenset({"discriminative_query", "vit", "spatial"}), "+Spatial"),
+        Preset("s3", frozenset({"discriminative_query", "vit", "spatial", "semantic"}), "+Semantic (S3)"),
+    ]
+}
+
+# Object-transformer sizes: Cutie's (3 blocks, 16 queries) and the full S3 model's (5, 8). The ViT rows default to
+# S3's so that they differ from the next row only in the pixel encoder (the release leaves this undocumented).
+TRANSFORMER_SIZES: dict[str, dict[str, int]] = {
+    "cutie": {"num_blocks": 3, "num_queries": 16},
+    "s3": {"num_blocks": 5, "num_queries": 8},
+}
+
+# Widths of the Cutie parts and the ResNet depth. `tiny` is the CPU demo / test size (not an official model).
 SIZES: dict[str, dict[str, Any]] = {
     "base": {"pixel_encoder_arch": "resnet50"},
     "small": {"pixel_encoder_arch": "resnet18"},
@@ -26,19 +61,19 @@ SIZES: dict[str, dict[str, Any]] = {
     },
 }
 
-
-@dataclass(frozen=True)
-class Preset:
-    """A named network configuration: its components and the network arguments they imply."""
-
-    name: str
-    components: frozenset[str]
-    description: str
-    network_args: tuple[tuple[str, Any], ...] = ()
-
-
-PRESETS: dict[str, Preset] = {
-    "cutie": Preset("cutie", frozenset(), "Cutie baseline: ResNet pixel encoder, masked-attention object transformer"),
+# ViT shapes per size (base and small both use ViT-B: only the ResNet differs between Cutie's sizes).
+VIT_SIZES: dict[str, dict[str, Any]] = {
+    "base": {},
+    "small": {},
+    "tiny": {
+        "embed_dim": 64,
+        "depth": 4,
+        "num_heads": 2,
+        "stage_blocks": ((0, 0), (1, 1), (2, 2), (3, 3)),
+        "deform_num_heads": 2,
+        "semantic_heads": 2,
+        "conv_inplanes": 16,
+    },
 }
 
 
@@ -52,3 +87,17 @@ def get_size(name: str) -> dict[str, Any]:
     if name not in SIZES:
         raise ValueError(f"unknown network size {name!r}; available: {', '.join(SIZES)}")
     return dict(SIZES[name])
+
+
+def resolve_components(preset: str, overrides: dict[str, bool] | None = None) -> frozenset[str]:
+    """The preset's components with per-component switches applied; impossible combinations are refused."""
+    components = set(get_preset(preset).components)
+    for name, enabled in (overrides or {}).items():
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}; available: {', '.join(COMPONENTS)}")
+        (components.add if enabled else components.discard)(name)
+    for name in sorted(components):
+        missing = [need for need in REQUIRES.get(name, ()) if need not in components]
+        if missing:
+            raise ValueError(f"component {name!r} needs {', '.join(map(repr, missing))} (preset {preset!r})")
+    return frozenset(components)

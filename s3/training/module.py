@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -37,6 +37,12 @@ class NetworkOverrides:
     num_heads: int | None = None
     ff_dim: int | None = None
     up_dims: tuple[int, int, int] | None = None
+    dq_normalization: Literal["queries", "channels"] | None = None
+    drop_path_rate: float | None = None
+    freeze_vit: bool | None = None
+    finetune_index: list[int] | None = None
+    with_cp: bool | None = None
+    keep_cls: bool | None = None
 
 
 class S3Module(pl.LightningModule):
@@ -46,7 +52,10 @@ class S3Module(pl.LightningModule):
         preset: network preset (`s3 ablations` lists them).
         size: network size: `base`, `small` or the CPU demo size `tiny`.
         network: optional overrides of individual network arguments.
+        components: per-component switches on top of the preset (e.g. `{semantic: false}`).
+        transformer: object-transformer size `cutie` (3 blocks / 16 queries) or `s3` (5 / 8); default by preset.
         weights: optional weights to start from (official Cutie/S3 file, Lightning checkpoint or export).
+        vit_weights: Depth-Anything V1 or DINOv2 ViT-B/14 weights for the ViT presets.
         num_ref_frames: memory frames per prediction during training (3).
         deep_update_prob: probability of the mask encoder's deep sensory update per step (0.2).
         num_points / oversample_ratio / importance_sample_ratio: point supervision (12544 / 3 / 0.75).
@@ -64,7 +73,10 @@ class S3Module(pl.LightningModule):
         preset: str = "cutie",
         size: str = "base",
         network: NetworkOverrides | None = None,
+        components: dict[str, bool] | None = None,
+        transformer: Literal["cutie", "s3"] | None = None,
         weights: str | None = None,
+        vit_weights: str | None = None,
         num_ref_frames: int = 3,
         deep_update_prob: float = 0.2,
         num_points: int = 12544,
@@ -82,7 +94,15 @@ class S3Module(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         overrides = asdict(network) if network is not None else {}
-        self.network = build_network(preset, size, weights=weights, **overrides)
+        self.network = build_network(
+            preset,
+            size,
+            weights=weights,
+            vit_weights=vit_weights,
+            components=components,
+            transformer=transformer,
+            **overrides,
+        )
         self.losses = LossComputer(
             LossConfig(num_points, oversample_ratio, importance_sample_ratio, sensory_aux_weight, query_aux_weight)
         )
