@@ -7,11 +7,15 @@ every other subcommand is a plain function taking its own arguments, looked up i
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable
 
+import torch
 from lightning.pytorch.cli import LightningCLI
+
+from s3.ops.run_config import OpsCLIHooks
 
 TRAINER_COMMANDS: dict[str, str] = {
     "fit": "train a network (layer configs with repeated --config)",
@@ -24,13 +28,16 @@ TRAINER_COMMANDS: dict[str, str] = {
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("s3.demo:main", "train + validate the tiny network on synthetic videos (CPU) and print J&F"),
     "eval": ("s3.evaluation.cli:main", "eval davis --davis-root ROOT --results DIR: official DAVIS J&F tables"),
+    "export": ("s3.ops.export:main", "write a weights-only file from a Lightning / DeepSpeed checkpoint"),
+    "report": ("s3.report.cli:main", "report ablation --runs DIR_OR_WANDB_PROJECT: Table 3 next to the paper"),
     "ablations": ("s3.model.ablations:main", "list the ablation presets (Table 3 rows), components, parameters"),
     "data": ("s3.cli:data_command", "data inspect [--verify]: dataset counts, sampling shares, contact sheet"),
 }
 
 
-class S3CLI(LightningCLI):
-    """LightningCLI with S3's defaults: the S3Module and any LightningDataModule from the config."""
+class S3CLI(OpsCLIHooks, LightningCLI):
+    """LightningCLI with S3's defaults: the S3Module, any LightningDataModule from the config, and the run hooks
+    of `s3.ops.run_config` (global batch split, preset / checkpoint checks, run names, checkpoint folders)."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs) -> None:
         from s3.training import S3Module
@@ -93,6 +100,9 @@ def data_command(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "OMP_NUM_THREADS" not in os.environ:
+        # Two busy threads on a 2-core machine that is doing anything else are many times slower than one.
+        torch.set_num_threads(1)
     if not argv or argv[0] in ("-h", "--help"):
         print_help()
         return 0

@@ -55,6 +55,7 @@ class VideoSample(TypedDict):
     frame_names: list[str]
     original_size: tuple[int, int]
     dataset: NotRequired[str]
+    void: NotRequired[Tensor]  # T H W bool: pixels scored for neither mask (DAVIS 2017's 255 label)
     frames_to_write: NotRequired[list[str]]
     object_categories: NotRequired[dict[int, str]]
     object_seen: NotRequired[dict[int, bool]]

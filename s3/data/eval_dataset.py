@@ -18,6 +18,11 @@ def take_single(batch: list[VideoSample]) -> VideoSample:
     return batch[0]
 
 
+# DAVIS 2017 marks unlabelled pixels with 255: the official toolkit scores them for neither mask (void) and treats
+# them as background when reading the given masks. (In DAVIS 2016, 255 is the object itself.)
+VOID_LABEL = {"davis": 255}
+
+
 class VideoEvalDataset(Dataset):
     """Full videos of an evaluation split; masks on annotated frames only.
 
@@ -59,6 +64,13 @@ class VideoEvalDataset(Dataset):
             annotated[position] = True
             for object_id in present:
                 first_appearance.setdefault(object_id, position)
+        void_label = VOID_LABEL.get(record.dataset)
+        void = None
+        if void_label is not None and (masks == void_label).any():
+            void = masks == void_label
+            masks[void] = 0
+            for object_id in [i for i in first_appearance if i == void_label]:
+                first_appearance.pop(object_id)
         sample = VideoSample(
             name=record.name,
             images=torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0),
@@ -70,6 +82,8 @@ class VideoEvalDataset(Dataset):
             original_size=(height, width),
             dataset=record.dataset,
         )
+        if void is not None:
+            sample["void"] = torch.from_numpy(void)
         if record.frames_to_write is not None:
             sample["frames_to_write"] = list(record.frames_to_write)
         if record.object_categories:

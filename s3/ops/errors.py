@@ -1,0 +1,15 @@
+"""Errors for bad run configurations: one line naming the field and what was expected."""
+
+from __future__ import annotations
+
+
+class RunConfigError(ValueError):
+    """A run configuration that cannot work (checked before any training starts)."""
+
+
+class CheckpointMismatchError(RunConfigError):
+    """A checkpoint that does not belong to the configured network."""
+
+
+class CheckpointNotFoundError(RunConfigError, FileNotFoundError):
+    """A `--ckpt_path` that does not exist."""

@@ -1,0 +1,128 @@
+"""The paper configs carry the poster's implementation table and parse through the real CLI parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ops_helpers import REPO
+from wired_cli import main as wired_main
+
+from s3.inference import evaluation_size, inference_config
+
+CONFIGS = REPO / "configs"
+
+# The poster's implementation table (shared/paper), identical for both columns except the iterations.
+PAPER = {
+    "lr": 5.0e-5,
+    "weight_decay": 0.05,
+    "drop_path_rate": 0.15,
+    "global_batch_size": 16,
+    "num_ref_frames": 3,
+    "num_frames": 8,
+    "max_skip": [5, 10, 15, 5],
+    "max_skip_phase_ends": [0.1, 0.3, 0.8, 1.0],
+}
+ITERATIONS = {"davis_ytvos.yaml": 150_000, "mega.yaml": 190_000}
+# MultiStepLR (x0.1) at 80 % and 92 % of training: Cutie's 100k/115k of 125k, scaled.
+MILESTONES = {"davis_ytvos.yaml": [120_000, 138_000], "mega.yaml": [152_000, 174_800]}
+TRAIN_MIX = {
+    "davis_ytvos.yaml": ["davis", "youtube"],
+    "mega.yaml": ["youtube", "davis", "ovis", "mose", "burst"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ITERATIONS))
+def test_paper_config_values(name: str) -> None:
+    config = yaml.safe_load((CONFIGS / name).read_text())
+    model, trainer, data = config["model"], config["trainer"], config["data"]["init_args"]
+    assert model["lr"] == PAPER["lr"]
+    assert model["weight_decay"] == PAPER["weight_decay"]
+    assert model["network"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    assert model["num_ref_frames"] == PAPER["num_ref_frames"]
+    assert model["preset"] == "s3" and model["size"] == "base"
+    assert model["backbone_lr_ratio"] == 0.1 and model["embed_weight_decay"] == 0.0
+    assert config["global_batch_size"] == PAPER["global_batch_size"]
+    assert data["num_frames"] == PAPER["num_frames"]
+    assert data["curriculum"] == {"values": PAPER["max_skip"], "phase_ends": PAPER["max_skip_phase_ends"]}
+    assert trainer["max_steps"] == ITERATIONS[name]
+    assert model["lr_milestones"] == MILESTONES[name] and model["lr_gamma"] == 0.1
+    assert [m / ITERATIONS[name] for m in model["lr_milestones"]] == pytest.approx([0.8, 0.92])
+    assert trainer["gradient_clip_val"] == 3.0 and trainer["gradient_clip_algorithm"] == "norm"
+    assert trainer["precision"] == "bf16-mixed"
+    assert config["seed_everything"] == 14159265
+    assert [d["name"] for d in data["train_datasets"]] == TRAIN_MIX[name]
+    assert data["crop_size"] == 480 and data["num_objects"] == 3
+
+
+def print_config(capsys: pytest.CaptureFixture, *args: str) -> dict:
+    with pytest.raises(SystemExit) as info:
+        wired_main(["fit", *args, "--print_config"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    return yaml.safe_load(out[out.index("# lightning") :])  # `import deepspeed` prints a warning first
+
+
+@pytest.mark.parametrize("name", sorted(ITERATIONS))
+def test_paper_config_parses_from_repo_root_and_from_configs(
+    name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    from_root = print_config(capsys, "--config", f"configs/{name}")
+    monkeypatch.chdir(CONFIGS)
+    from_configs = print_config(capsys, "--config", name)  # `logger: logger/wandb.yaml` resolves next to the file
+    assert from_root == from_configs
+    assert from_root["model"]["lr"] == PAPER["lr"]
+    assert from_root["model"]["network"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    assert from_root["trainer"]["max_steps"] == ITERATIONS[name]
+    wandb_logger, csv_logger = from_root["trainer"]["logger"]
+    assert wandb_logger["class_path"] == "s3.ops.wandb_logger.S3WandbLogger"
+    assert wandb_logger["init_args"]["offline"] is True
+    assert csv_logger["class_path"] == "lightning.pytorch.loggers.CSVLogger"
+    monitors = [c.get("init_args", {}).get("monitor") for c in from_root["trainer"]["callbacks"]]
+    assert "val/davis/JF" in monitors
+
+
+def test_strategy_fragments_layer_on_paper_config(capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    config = print_config(capsys, "--config", "configs/mega.yaml", "--config", "configs/strategy/deepspeed_stage2.yaml")
+    assert config["trainer"]["strategy"]["class_path"] == "s3.ops.strategies.S3DeepSpeedStrategy"
+    assert config["trainer"]["strategy"]["init_args"]["stage"] == 2
+    assert config["trainer"]["precision"] == "bf16-mixed"
+    config = print_config(capsys, "--config", "configs/davis_ytvos.yaml", "--config", "configs/strategy/ddp.yaml")
+    assert config["trainer"]["strategy"]["class_path"] == "lightning.pytorch.strategies.DDPStrategy"
+    assert config["model"]["lr"] == PAPER["lr"]  # the fragment changes nothing else
+
+
+# §3.3: Cutie's eval_config (480p rows) and eval_plus_config (the "600/720" rows).
+EVAL_SIZES = {
+    "480p.yaml": {"davis": 480, "youtube-vos": 480, "mose": 480, "lvos": 480, "burst": 600},
+    "600_720p.yaml": {"davis": 720, "youtube-vos": 600, "mose": 720, "lvos": 480, "burst": 600},
+}
+
+
+@pytest.mark.parametrize("name", sorted(EVAL_SIZES))
+def test_eval_configs_match_the_inference_presets(name: str) -> None:
+    evaluation = yaml.safe_load((CONFIGS / "eval" / name).read_text())["evaluation"]
+    for dataset, settings in evaluation["datasets"].items():
+        overrides = {k: v for k, v in settings.items() if k != "size"}
+        assert settings["size"] == EVAL_SIZES[name][dataset]
+        assert evaluation_size(evaluation["preset"], dataset) == settings["size"]
+        # the fragment restates the preset: applying its overrides changes nothing
+        assert inference_config(evaluation["preset"], dataset, **overrides) == inference_config(
+            evaluation["preset"], dataset
+        )
+    plus = inference_config("cutie-plus", "davis")
+    assert (plus.max_mem_frames, plus.mem_every) == (10, 3)
+
+
+def test_eval_config_keys_are_inference_fields(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from s3.inference import InferenceConfig
+
+    known = {f.name for f in fields(InferenceConfig)} | {"size"}
+    for path in (CONFIGS / "eval").glob("*.yaml"):
+        for settings in yaml.safe_load(path.read_text())["evaluation"]["datasets"].values():
+            assert set(settings) <= known, path
