@@ -30,6 +30,8 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("s3.evaluation.cli:main", "eval davis --davis-root ROOT --results DIR: official DAVIS J&F tables"),
     "export": ("s3.ops.export:main", "write a weights-only file from a Lightning / DeepSpeed checkpoint"),
     "report": ("s3.report.cli:main", "report ablation --runs DIR_OR_WANDB_PROJECT: Table 3 next to the paper"),
+    "segment": ("s3.inference.segment:main", "segment your video (mp4 or frames) from a mask on any frame"),
+    "benchmark": ("s3.benchmark:main", "time per frame / FPS of a preset at a test size on this device"),
     "ablations": ("s3.model.ablations:main", "list the ablation presets (Table 3 rows), components, parameters"),
     "data": ("s3.cli:data_command", "data inspect [--verify]: dataset counts, sampling shares, contact sheet"),
 }

@@ -188,7 +188,7 @@ class VOSDataModule(pl.LightningDataModule):
             self.train_set = ClipDataset(groups, self.sampling, self.augmentation, self.schedule.values[0])
         if stage in (None, "fit", "validate") and "val" not in self._eval_sets:
             self._eval_sets["val"] = self._read_eval(self.val_specs)
-        if stage in (None, "test") and "test" not in self._eval_sets:
+        if stage in (None, "test", "predict") and "test" not in self._eval_sets:
             self._eval_sets["test"] = self._read_eval(self.test_specs)
 
     def _read_eval(self, specs: list[EvalSpec]) -> list[VideoEvalDataset]:
@@ -284,4 +284,8 @@ class VOSDataModule(pl.LightningDataModule):
         return self._eval_loaders("val")
 
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._eval_loaders("test")
+
+    def predict_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The test splits, for writing benchmark submissions (`s3 predict`)."""
         return self._eval_loaders("test")

@@ -24,7 +24,7 @@ def _reader(path: str, pid: int):  # noqa: ANN202 - decord has no type hints
 
     try:
         return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=1)
-    except decord.DECORDError as error:
+    except (decord.DECORDError, RuntimeError) as error:  # decord raises RuntimeError for undecodable files
         raise DataError(f"{path}: cannot open video ({error})") from error
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,10 @@ from torch import nn
 
 from s3.model.network import VOSNetwork
 from s3.model.pixel_encoder import ResNetPixelEncoder
-from s3.model.registry import TRANSFORMER_SIZES, VIT_SIZES, get_size, resolve_components
+from s3.model.registry import TRANSFORMER_SIZES, VIT_SIZES, ConfigurationError, get_size, resolve_components
 from s3.model.weights import load_network_weights
+
+log = logging.getLogger(__name__)
 
 # Overrides that configure the ViT pixel encoder rather than the VOSNetwork.
 VIT_OPTIONS = ("drop_path_rate", "freeze_vit", "finetune_index", "with_cp", "keep_cls")
@@ -68,7 +71,7 @@ def build_network(
     args: dict[str, Any] = get_size(size)
     transformer = transformer or ("s3" if "vit" in chosen else "cutie")
     if transformer not in TRANSFORMER_SIZES:
-        raise ValueError(f"unknown transformer size {transformer!r}; available: {', '.join(TRANSFORMER_SIZES)}")
+        raise ConfigurationError(f"unknown transformer size {transformer!r}; available: {', '.join(TRANSFORMER_SIZES)}")
     args.update(TRANSFORMER_SIZES[transformer])
     if "discriminative_query" in chosen:
         args["read_from_pixel"] = "discriminative"
@@ -77,14 +80,15 @@ def build_network(
     given = {k: v for k, v in overrides.items() if v is not None}
     vit_options = {k: given.pop(k) for k in VIT_OPTIONS if k in given}
     if vit_options and "vit" not in chosen:
-        raise ValueError(f"{', '.join(vit_options)} only apply to the ViT presets, not {preset!r}")
+        raise ConfigurationError(f"{', '.join(vit_options)} only apply to the ViT presets, not {preset!r}")
     args.update(given)
     if "up_dims" in args:
         args["up_dims"] = tuple(args["up_dims"])
     encoder = build_pixel_encoder(chosen, size, args, vit_options)
-    if vit_weights is not None:
-        if "vit" not in chosen:
-            raise ValueError(f"vit_weights given but preset {preset!r} has no ViT")
+    if vit_weights is not None and "vit" not in chosen:
+        # Shared configs (sweeps over every preset) name the ViT file once; the ResNet rows have no use for it.
+        log.info("preset %r has no ViT: vit_weights %s not used", preset, vit_weights)
+    elif vit_weights is not None:
         from s3.model.vit_weights import load_vit_weights
 
         load_vit_weights(encoder.vit_module, vit_weights)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+
+class ConfigurationError(ValueError):
+    """An unknown preset / size / component or an impossible combination (the message says which)."""
+
+
 COMPONENTS: dict[str, str] = {
     "discriminative_query": "object transformer reads pixels with the hard-selection discriminative query (DQ_CA)",
     "vit": "frozen Depth-Anything ViT-B/16 pixel encoder (simple feature pyramid without the spatial block)",
@@ -79,13 +84,13 @@ VIT_SIZES: dict[str, dict[str, Any]] = {
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        raise ConfigurationError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
 def get_size(name: str) -> dict[str, Any]:
     if name not in SIZES:
-        raise ValueError(f"unknown network size {name!r}; available: {', '.join(SIZES)}")
+        raise ConfigurationError(f"unknown network size {name!r}; available: {', '.join(SIZES)}")
     return dict(SIZES[name])
 
 
@@ -94,10 +99,10 @@ def resolve_components(preset: str, overrides: dict[str, bool] | None = None) ->
     components = set(get_preset(preset).components)
     for name, enabled in (overrides or {}).items():
         if name not in COMPONENTS:
-            raise ValueError(f"unknown component {name!r}; available: {', '.join(COMPONENTS)}")
+            raise ConfigurationError(f"unknown component {name!r}; available: {', '.join(COMPONENTS)}")
         (components.add if enabled else components.discard)(name)
     for name in sorted(components):
         missing = [need for need in REQUIRES.get(name, ()) if need not in components]
         if missing:
-            raise ValueError(f"component {name!r} needs {', '.join(map(repr, missing))} (preset {preset!r})")
+            raise ConfigurationError(f"component {name!r} needs {', '.join(map(repr, missing))} (preset {preset!r})")
     return frozenset(components)

@@ -136,21 +136,17 @@ class MaskOverlayLogger(Callback):
     ) -> None:
         if trainer.global_rank != 0 or dataloader_idx != 0 or batch_idx >= self.num_videos or trainer.sanity_checking:
             return
-        grid = self.render(pl_module, batch)
+        if not isinstance(outputs, torch.Tensor):  # the module's validation_step returns its T H W prediction
+            return
+        grid = self.render(batch, outputs)
         if grid is not None:
             self.grids.append((str(batch["name"]), grid))
 
-    def render(self, pl_module: pl.LightningModule, video: dict[str, Any]) -> np.ndarray | None:
-        from s3.training.propagation import propagate_first_frame
-
-        first_ids = [i for i in video["object_ids"] if video["first_appearance"].get(i, 0) == 0]
-        if not first_ids:
-            return None
+    def render(self, video: dict[str, Any], prediction: torch.Tensor) -> np.ndarray | None:
+        """Ground truth (top) over the model's prediction (bottom) for the first `max_frames` frames."""
         images = video["images"][: self.max_frames]
         gt = video["masks"][: self.max_frames]
-        network = pl_module.network  # type: ignore[attr-defined]
-        prediction = propagate_first_frame(network, images.to(pl_module.device), gt[0].to(pl_module.device), first_ids)
-        return overlay_grid(images.float().cpu(), gt.cpu(), prediction.cpu())
+        return overlay_grid(images.float().cpu(), gt.cpu(), prediction[: self.max_frames].cpu())
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.grids or trainer.sanity_checking:

@@ -10,11 +10,21 @@ import torch
 from torch import Tensor
 
 from s3.data.batch import ClipBatch, VideoSample
+from s3.inference.predictor import VideoPredictor
+from s3.inference.propagation import propagate_video
+from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network
+from s3.training.evaluation import (
+    EvaluationOptions,
+    benchmark_family,
+    copy_given_masks,
+    family_config,
+    output_folder,
+    split_label,
+    writer_benchmark,
+)
 from s3.training.losses import LossComputer, LossConfig
-from s3.training.propagation import propagate_first_frame
 from s3.training.unroll import unroll_clip
-from s3.training.validation import VideoScorer
 
 # Matched as name suffixes, exactly as upstream does (so `summary_to_query_{init,emb}.weight` match too).
 EMBED_NAME_SUFFIXES = ("summary_pos.weight", "query_init.weight", "query_emb.weight", "obj_pe.weight")
@@ -66,6 +76,7 @@ class S3Module(pl.LightningModule):
         embed_weight_decay: weight decay of the query embeddings (0).
         lr_milestones: steps at which the lr is multiplied by `lr_gamma` (MultiStepLR, stepped per iteration).
         lr_gamma: lr decay factor.
+        evaluation: how validate / test / predict run the inference engine (memory policy, test size, outputs).
     """
 
     def __init__(
@@ -90,6 +101,7 @@ class S3Module(pl.LightningModule):
         embed_weight_decay: float = 0.0,
         lr_milestones: list[int] | None = None,
         lr_gamma: float = 0.1,
+        evaluation: EvaluationOptions | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -106,7 +118,10 @@ class S3Module(pl.LightningModule):
         self.losses = LossComputer(
             LossConfig(num_points, oversample_ratio, importance_sample_ratio, sensory_aux_weight, query_aux_weight)
         )
-        self.scorers: dict[str, VideoScorer] = {}
+        self.evaluation = evaluation or EvaluationOptions()
+        self._metrics: dict[int, tuple[str, VOSMetric, VOSMetric]] = {}
+        self._predictors: dict[str, VideoPredictor] = {}
+        self._writers: dict[int, Any] = {}
 
     # ----------------------------------------------------------------------------------------------- training
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
@@ -136,31 +151,54 @@ class S3Module(pl.LightningModule):
         cls_gt = masks_to_index(masks)
         return self.losses(logits, aux, cls_gt, num_objects.tolist())
 
-    # --------------------------------------------------------------------------------------------- validation
+    # ------------------------------------------------------------------------------ validation / test / predict
+    def _split_names(self, stage: str) -> list[tuple[str, str]]:
+        """(dataset, split) of every evaluation loader of `stage`, identical on every rank."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        specs = getattr(datamodule, {"val": "val_specs", "test": "test_specs", "predict": "test_specs"}[stage], None)
+        if specs:
+            return [(spec.name, spec.split) for spec in specs]
+        counts = self.trainer.num_val_batches if stage == "val" else self.trainer.num_test_batches
+        return [(f"{stage}{i}", "val") for i in range(len(counts))]
+
+    def _start_scoring(self, stage: str) -> None:
+        self._predictors = {}
+        self._metrics = {
+            index: (split_label(name, split), VOSMetric(), VOSMetric())
+            for index, (name, split) in enumerate(self._split_names(stage))
+        }
+
     def on_validation_epoch_start(self) -> None:
-        self.scorers = {}
-
-    def validation_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.evaluate_video(batch, dataloader_idx)
-
-    def test_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.evaluate_video(batch, dataloader_idx)
+        self._start_scoring("val")
 
     def on_test_epoch_start(self) -> None:
-        self.scorers = {}
+        self._start_scoring("test")
 
-    def evaluate_video(self, video: VideoSample, dataloader_idx: int) -> None:
-        dataset = video.get("dataset", f"val{dataloader_idx}")
-        scorer = self.scorers.setdefault(dataset, VideoScorer())
-        first_ids = [i for i in video["object_ids"] if video["first_appearance"].get(i, 0) == 0]
-        if not first_ids:
-            return
-        gt = video["masks"]
-        prediction = propagate_first_frame(
-            self.network, video["images"].to(self.device), gt[0].to(self.device), first_ids
-        )
-        scorer.add(video["name"], prediction.cpu(), gt.cpu(), first_ids, "model")
-        scorer.add(video["name"], gt[:1].expand_as(gt).cpu(), gt.cpu(), first_ids, "copy_first_frame")
+    def predictor(self, dataset: str | None) -> VideoPredictor:
+        """The inference engine for a dataset's benchmark family (memory policy and test size of `evaluation`)."""
+        family = benchmark_family(dataset)
+        if family not in self._predictors:
+            self._predictors[family] = VideoPredictor(self.network, family_config(self.evaluation, family))
+        return self._predictors[family]
+
+    def segment_video(self, video: VideoSample) -> Tensor:
+        """T H W int64 index masks (original ids, native size) for an evaluation video, on the CPU."""
+        return propagate_video(self.predictor(video.get("dataset")), video)
+
+    def validation_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        return self._score_video(batch, dataloader_idx)
+
+    def test_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        return self._score_video(batch, dataloader_idx)
+
+    def _score_video(self, video: VideoSample, dataloader_idx: int) -> Tensor:
+        """Scores the model and the copy-first-frame baseline; returns the prediction (for overlay callbacks)."""
+        _, model_metric, baseline_metric = self._metrics[dataloader_idx]
+        void = video.get("void")
+        prediction = self.segment_video(video)
+        model_metric.update_from_sample(prediction, video, void=void)
+        baseline_metric.update_from_sample(copy_given_masks(video), video, void=void)
+        return prediction
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores("val")
@@ -169,11 +207,46 @@ class S3Module(pl.LightningModule):
         self._log_scores("test")
 
     def _log_scores(self, stage: str) -> None:
-        for dataset, scorer in self.scorers.items():
-            for method, result in scorer.compute(self.trainer.strategy if self._trainer else None).items():
-                prefix = f"{stage}/{dataset}" if method == "model" else f"{stage}/{dataset}/{method}"
-                for metric, value in result.items():
-                    self.log(f"{prefix}/{metric}", value, sync_dist=False, rank_zero_only=False)
+        """Every rank computes (the metrics gather their rows across ranks) and logs the same values."""
+        for label, model_metric, baseline_metric in self._metrics.values():
+            for prefix, metric in (
+                (f"{stage}/{label}", model_metric),
+                (f"{stage}/{label}/copy_first_frame", baseline_metric),
+            ):
+                for key, value in metric.compute().items():
+                    self.log(f"{prefix}/{metric_key(key)}", value.float(), sync_dist=False)
+                metric.reset()
+
+    def on_predict_epoch_start(self) -> None:
+        from s3.evaluation.writers import make_writer
+
+        self._predictors = {}
+        self._writers = {}
+        for index, (name, split) in enumerate(self._split_names("predict")):
+            benchmark = writer_benchmark(name, split)
+            if benchmark == "burst" and self.evaluation.burst_json is None:
+                raise ValueError("predict on BURST needs model.evaluation.burst_json (the first-frame annotation JSON)")
+            root = output_folder(self.evaluation, name, split)
+            self._writers[index] = make_writer(benchmark, root, burst_json=self.evaluation.burst_json)
+
+    def predict_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> None:
+        writer = self._writers[dataloader_idx]
+        name = batch["name"]
+        if writer.is_done(name):  # resumed run: this video is already published
+            return None
+        prediction = self.segment_video(batch).numpy()
+        frames = writer.begin_video(name, batch.get("frames_to_write", batch["frame_names"]))
+        index = {stem: t for t, stem in enumerate(batch["frame_names"])}
+        for frame in frames:
+            writer.write_frame(name, frame, prediction[index[frame]])
+        writer.finish_video(name)
+        return None
+
+    def on_predict_epoch_end(self) -> None:
+        self.trainer.strategy.barrier()
+        if self.trainer.is_global_zero:
+            for writer in self._writers.values():
+                writer.finalize()
 
     # ------------------------------------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:
@@ -201,6 +274,11 @@ class S3Module(pl.LightningModule):
             optimizer, milestones=hp.lr_milestones or [], gamma=hp.lr_gamma
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def metric_key(key: str) -> str:
+    """`J&F` -> `JF`, `J-Recall` -> `J_Recall`: metric names that survive W&B, sweeps and shells unquoted."""
+    return key.replace("&", "").replace("-", "_")
 
 
 def masks_to_index(masks: Tensor) -> Tensor:

@@ -1,0 +1,153 @@
+"""`s3 segment`: segment a user's video from one mask given on any frame.
+
+    s3 segment --video clip.mp4 --mask first.png --output out/ --checkpoint cutie-base-mega.pth
+    s3 segment --video frames/ --mask 00040.png --frame 40 --output out/     # forward and backward
+
+Writes `<output>/masks/<frame>.png` (paletted, the input mask's palette, atomic) for every frame and
+`<output>/overlay.mp4` (H.264). Frames after the mask are propagated forward; when the mask is not on the
+first frame, a second pass from the same mask propagates backward to frame 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from s3.evaluation.palette import read_index_mask, read_palette, write_index_mask
+from s3.inference.config import inference_config
+from s3.inference.overlay import blend, write_video
+from s3.inference.predictor import VideoPredictor
+from s3.inference.video_source import FrameSource
+
+
+class SegmentInputError(ValueError):
+    """Bad arguments to `s3 segment` (the message names the file or option)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3 segment", description="Segment a video from a mask given on one frame (forward and backward)."
+    )
+    parser.add_argument("--video", required=True, help="an mp4 (or other decord-readable) file or a frame folder")
+    parser.add_argument("--mask", required=True, help="paletted / grayscale PNG index mask (pixel = object id)")
+    parser.add_argument("--frame", type=int, default=0, help="index of the frame the mask belongs to (default 0)")
+    parser.add_argument("--output", required=True, help="output folder (masks/ and overlay.mp4)")
+    parser.add_argument("--objects", type=int, nargs="+", help="object ids to track (default: every id in the mask)")
+    parser.add_argument("--checkpoint", help="network weights (without: RANDOM weights, for testing only)")
+    parser.add_argument("--preset", default="cutie", help="network preset (default cutie)")
+    parser.add_argument("--size", default="base", help="network size: base, small or tiny (default base)")
+    parser.add_argument("--inference-preset", default="cutie", help="memory policy preset (default cutie)")
+    parser.add_argument(
+        "--max-internal-size", type=int, default=480, help="process at this shorter side if larger (-1: native)"
+    )
+    parser.add_argument("--long-term", action="store_true", help="long-term memory (long videos)")
+    parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    parser.add_argument("--max-frames", type=int, help="only process the first N frames")
+    parser.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return segment(args)
+    except (ValueError, FileNotFoundError) as error:
+        if not type(error).__module__.startswith("s3.") and not isinstance(error, FileNotFoundError):
+            raise
+        print(f"s3 segment: error: {error}", file=sys.stderr)
+        return 2
+
+
+def load_mask(path: Path, frame_size: tuple[int, int], objects: list[int] | None) -> tuple[np.ndarray, list[int]]:
+    """The H W index mask and the ids to track; every id in the mask must be declared in `objects`."""
+    if not path.is_file():
+        raise SegmentInputError(f"{path}: mask file not found")
+    mask = read_index_mask(path, expected_hw=frame_size)
+    present = [int(v) for v in np.unique(mask) if v != 0]
+    if not present:
+        raise SegmentInputError(f"{path}: the mask holds no object (all pixels are 0)")
+    if objects is None:
+        return mask, present
+    undeclared = sorted(set(present) - set(objects))
+    if undeclared:
+        raise SegmentInputError(f"{path}: mask contains id(s) {undeclared} not declared in --objects {objects}")
+    bad = [i for i in objects if not 1 <= i <= 255]
+    if bad:
+        raise SegmentInputError(f"--objects: ids must lie in 1..255, got {bad}")
+    return mask, list(objects)
+
+
+def segment(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    source = FrameSource(args.video, args.max_frames)
+    if not 0 <= args.frame < len(source):
+        raise SegmentInputError(f"--frame {args.frame} is outside the video's frames 0..{len(source) - 1}")
+    mask_path = Path(args.mask)
+    mask, object_ids = load_mask(mask_path, tuple(source.size), args.objects)
+    palette = read_palette(mask_path)
+
+    overrides: dict[str, object] = {"max_internal_size": args.max_internal_size}
+    if args.flip:
+        overrides["flip_aug"] = True
+    if args.long_term:
+        overrides["use_long_term"] = True
+    config = inference_config(args.inference_preset, **overrides)
+    if args.checkpoint is None:
+        console.print(
+            "[bold red]WARNING: no --checkpoint given: the network has RANDOM weights and the masks are "
+            "meaningless (use this only to test the command).[/]"
+        )
+    from s3.model.factory import build_network
+    from s3.model.registry import get_preset, get_size
+
+    try:
+        get_preset(args.preset)
+        get_size(args.size)
+    except ValueError as error:  # the registry raises a plain ValueError
+        raise SegmentInputError(f"--preset/--size: {error}") from error
+    network = build_network(args.preset, args.size, weights=args.checkpoint).to(args.device)
+    predictor = VideoPredictor(network, config)
+
+    output = Path(args.output)
+    mask_dir = output / "masks"
+    mask_dir.mkdir(parents=True, exist_ok=True)
+    passes = [range(args.frame, len(source))]
+    if args.frame > 0:
+        passes.append(range(args.frame, -1, -1))
+    total = len(source) + 1 if args.frame > 0 else len(source)  # the mask frame is stepped by both passes
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("segmenting", total=total)
+        for number, frames in enumerate(passes):
+            predictor.reset()
+            progress.update(task, description="forward" if number == 0 else "backward")
+            for position, t in enumerate(frames):
+                frame = torch.from_numpy(source.read(t))
+                given = torch.from_numpy(mask.astype(np.int64)) if position == 0 else None
+                prob = predictor.step(frame, given, object_ids if position == 0 else None, end=t == frames[-1])
+                if number == 0 or position > 0:
+                    index = predictor.index_mask(prob).cpu().numpy().astype(np.uint8)
+                    write_index_mask(mask_dir / f"{source.names[t]}.png", index, palette)
+                progress.advance(task)
+        if not args.no_overlay:
+            overlay_task = progress.add_task("overlay", total=len(source))
+
+            def overlay_frames():  # noqa: ANN202 - a generator of H W 3 uint8 frames
+                for t, name in enumerate(source.names):
+                    yield blend(source.read(t), read_index_mask(mask_dir / f"{name}.png"), palette)
+                    progress.advance(overlay_task)
+
+            write_video(output / "overlay.mp4", overlay_frames(), source.fps)
+    console.print(f"wrote {len(source)} masks to {mask_dir}" + ("" if args.no_overlay else " and overlay.mp4"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
