@@ -24,6 +24,7 @@ from rich.progress import Progress
 
 from s3.data.clip_dataset import ClipRequest
 from s3.data.errors import DataError
+from s3.data.frames import load_record_mask
 from s3.data.index import VideoRecord
 from s3.data.palette import voc_palette
 from s3.data.sampling import dataset_max_skip
@@ -74,9 +75,14 @@ def build_datamodule(config_paths: Sequence[str], data_root: str | None = None):
 
 def _first_mask_ids(record: VideoRecord) -> set[int]:
     positions = record.annotated_positions
-    path = record.mask_path(positions[0]) if positions else None
-    if path is None:
+    if not positions:
         return set()
+    path = record.mask_path(positions[0])
+    if path is None:  # masks from an annotation JSON (RLE): the index knows the ids
+        if record.frame_object_ids:
+            return set(record.frame_object_ids.get(positions[0], ()))
+        mask = load_record_mask(record, positions[0], record.mask_size or (0, 0))
+        return set() if mask is None else set(np.unique(mask).tolist()) - {0}
     with Image.open(path) as mask:
         return set(np.unique(np.asarray(mask)).tolist()) - {0}
 
@@ -85,7 +91,7 @@ def _summary_line(kind: str, name: str, videos: list[VideoRecord], workers: int)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         objects = sum(len(ids) for ids in pool.map(_first_mask_ids, videos))
     frames = sum(v.num_frames for v in videos)
-    annotated = sum(len(v.mask_files) for v in videos)
+    annotated = sum(len(v.annotated_positions) for v in videos)
     return (
         f"{kind:5s} {name:12s} videos={len(videos):6d} frames={frames:8d} annotated={annotated:8d} "
         f"objects_in_first_annotation={objects:6d}"
@@ -116,6 +122,11 @@ def verify_videos(records: Iterable[VideoRecord], min_frames: int = 0) -> list[s
                 defects.append(f"{path}: frame size {frame_size} differs from the video's {size}")
             mask_path = record.mask_path(position)
             if mask_path is None:
+                if record.mask_rles and frame_size is not None:  # RLE from the JSON: decode it at the frame size
+                    try:
+                        load_record_mask(record, position, (frame_size[1], frame_size[0]))
+                    except DataError as error:
+                        defects.append(str(error))
                 continue
             try:
                 with Image.open(mask_path) as mask:

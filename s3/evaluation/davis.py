@@ -150,9 +150,10 @@ def evaluate_sequence(
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork starts workers instantly and the workers only run NumPy/OpenCV code.
+    # Not "fork": forking a process that already runs OpenCV / OpenMP / torch thread pools (a training job, a test
+    # session) can deadlock the child on a lock held by a thread that does not exist there.
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _init_worker() -> None:

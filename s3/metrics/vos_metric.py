@@ -239,7 +239,8 @@ class VOSMetric(Metric):
         return results
 
     def compute(self) -> dict[str, Tensor]:
-        """Global table: J&F, J, J-Recall, J-Decay, F, F-Recall, F-Decay (+ G and its parts when seen flags exist)."""
+        """Global table: J&F, J, J-Recall, J-Decay, F, F-Recall, F-Decay, objects (+ G and its parts when seen
+        flags exist)."""
         results = self._rows_to_results()  # compute() runs on the synced state already
         table = davis_global(results)
         out = {
@@ -250,6 +251,7 @@ class VOSMetric(Metric):
             "F": table.f_mean,
             "F-Recall": table.f_recall,
             "F-Decay": table.f_decay,
+            "objects": float(len(results)),  # de-duplicated across ranks: a video seen twice counts once
         }
         if any(result.seen is not None for result in results):
             groups = seen_unseen(results)

@@ -293,3 +293,19 @@ def test_training_clips_decode_masks_from_the_json(tmp_path: Path) -> None:
     item = dataset[ClipRequest(0, 3, 0)]
     assert item["masks"].shape == (3, 3, 32, 32)
     assert item["selector"][0] == 1 and item["masks"][0, 0].sum() > 0  # the first frame's object came from RLE
+
+
+def test_inspect_counts_json_annotations(tmp_path: Path, capsys) -> None:
+    from s3.data.inspect import main as inspect_main
+
+    make_ovis(tmp_path, [LISTED[0]])
+    config = tmp_path / "data.yaml"
+    config.write_text(
+        "data:\n  init_args:\n"
+        f"    data_root: {tmp_path}\n"
+        "    train_datasets: [{name: ovis, subset: null}]\n    val_datasets: []\n    test_datasets: []\n"
+        "    crop_size: 32\n    num_frames: 3\n    index_cache_dir: null\n"
+    )
+    assert inspect_main(["--config", str(config), "--sheet", "", "--verify", "--workers", "1"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "ovis" in line)
+    assert "annotated=       9" in line and "objects_in_first_annotation=     1" in line

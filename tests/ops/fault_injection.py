@@ -25,3 +25,19 @@ class PauseAtStep(Callback):
             self.marker.write_text(str(trainer.global_step))
             while True:
                 time.sleep(1)
+
+
+class PauseAfterPrediction(Callback):
+    """After predict batch `index` (that video is published): writes `marker` and sleeps until killed."""
+
+    def __init__(self, index: int, marker: str) -> None:
+        self.index = index
+        self.marker = Path(marker)
+
+    def on_predict_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, *args: Any
+    ) -> None:
+        if batch_idx == self.index:
+            self.marker.write_text(str(batch_idx))
+            while True:
+                time.sleep(1)
