@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: install ## train the demo network on synthetic videos (2 CPU cores, <15 min) and print J&F
-	$(VENV)/bin/s3 demo
+	OMP_NUM_THREADS=2 $(VENV)/bin/s3 demo
 
 test: install ## run the test suite (CPU only)
 	$(PY) -m pytest -q
