@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from s3.evaluation.palette import write_index_mask
+from tests.osvos_scenarios import load_sequence, make_prediction
 
 OSVOS_SEQUENCES = ("bike-packing", "dogs-jump", "judo", "shooting")
 
@@ -31,23 +31,6 @@ def build_davis_root(root: Path, sequences: dict[str, np.ndarray], image_set: st
 def write_sequence(folder: Path, masks: np.ndarray) -> None:
     for t, mask in enumerate(masks):
         write_index_mask(folder / f"{t:05d}.png", mask)
-
-
-def load_sequence(folder: Path) -> np.ndarray:
-    return np.stack([np.array(Image.open(path)) for path in sorted(folder.glob("*.png"))])
-
-
-def scenario_prediction(gt: np.ndarray, scenario: str) -> np.ndarray:
-    """The deterministic predictions of METRICS.md §1.11."""
-    if scenario == "identity":
-        return gt.copy()
-    if scenario == "lag1":
-        return np.concatenate([gt[:1], gt[:-1]])
-    if scenario == "drop_last_object":
-        return np.where(gt == gt[0].max(), 0, gt).astype(gt.dtype)
-    if scenario == "all_background":
-        return np.zeros_like(gt)
-    raise ValueError(scenario)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +65,7 @@ def osvos_results(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) 
             folder = tmp_path_factory.mktemp(f"results-{scenario}")
             for name in OSVOS_SEQUENCES:
                 gt = load_sequence(fixtures_dir / "davis_osvos" / name)
-                write_sequence(folder / name, scenario_prediction(gt, scenario))
+                write_sequence(folder / name, make_prediction(gt, scenario))
             built[scenario] = folder
         return built[scenario]
 

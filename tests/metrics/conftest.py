@@ -9,26 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from tests.osvos_scenarios import load_sequence, make_prediction
 
 SEQUENCES = ("bike-packing", "dogs-jump", "judo", "shooting")
-
-
-def load_sequence(folder: Path) -> np.ndarray:
-    """T H W uint8 index masks of one fixture sequence."""
-    return np.stack([np.array(Image.open(path)) for path in sorted(folder.glob("*.png"))])
-
-
-def make_prediction(gt: np.ndarray, scenario: str) -> np.ndarray:
-    if scenario == "identity":
-        return gt.copy()
-    if scenario == "lag1":
-        return np.concatenate([gt[:1], gt[:-1]])
-    if scenario == "drop_last_object":
-        return np.where(gt == gt[0].max(), 0, gt).astype(gt.dtype)
-    if scenario == "all_background":
-        return np.zeros_like(gt)
-    raise ValueError(scenario)
 
 
 @pytest.fixture(scope="session")
