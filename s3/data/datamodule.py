@@ -13,7 +13,7 @@ Configured from YAML with typed arguments, e.g.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -160,17 +160,11 @@ class VOSDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Generate the synthetic set when asked (Lightning calls this on one process per node)."""
         if self.synthetic:
-            options = self.synthetic_options
             with Progress(transient=True) as progress:
                 task = progress.add_task(f"synthetic videos -> {self.data_root}", total=None)
                 ensure_synthetic_davis(
                     self.data_root,
-                    seed=options.seed,
-                    num_train=options.num_train,
-                    num_val=options.num_val,
-                    num_frames=options.num_frames,
-                    height=options.height,
-                    width=options.width,
+                    **asdict(self.synthetic_options),  # the user-facing subset of SyntheticSpec's fields
                     progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )
 
