@@ -1,11 +1,11 @@
 """`s3 benchmark`: inference speed of a network preset, in the convention of VOS papers.
 
-    s3 benchmark --preset cutie --size 480 --frames 50 [--compare cutie] [--device cuda] [--precision bf16]
+    s3 benchmark --preset s3 --size 480 --frames 50 [--compare cutie] [--flops] [--device cuda] [--precision bf16]
 
 Times the whole predictor step (image encoding, memory read, decoding, memory update every `mem_every`
 frames) on a synthetic 854x480-shaped video at the test size, after a warm-up, with frames already on the
-device (no file I/O). Reports milliseconds per frame and FPS, and the ratio to another preset if asked.
-Random weights: speed does not depend on them.
+device (no file I/O). Reports milliseconds per frame and FPS, and the time ratio to another preset if asked
+(the two are timed alternately, frame by frame). Random weights: speed does not depend on them.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class BenchmarkResult:
     ms_per_frame: float
     fps: float
     cpu_ms_per_frame: float  # process CPU time (all threads): a load-independent hint on shared machines
+    gflops_per_frame: float | None = None  # matmul/conv FLOPs per frame (torch's counter), with --flops
+    achieved_gflops_per_second: float | None = None
 
 
 def synthetic_frames(
@@ -61,8 +63,74 @@ def synthetic_frames(
     return frames, mask.to(device)
 
 
-def benchmark_predictor(
-    preset: str = "cutie",
+class TimedPredictor:
+    """One preset's predictor, its frame pool and its accumulated timings (see `benchmark_presets`)."""
+
+    def __init__(
+        self, preset: str, network_size: str, size: int, objects: int, device: torch.device, precision: Precision,
+        inference_preset: str,
+    ) -> None:  # fmt: skip
+        from s3.model.factory import build_network
+
+        check_network_names(preset, network_size)
+        torch.manual_seed(0)
+        self.preset, self.network_size, self.device, self.precision = preset, network_size, device, precision
+        network = build_network(preset, network_size).to(device)
+        config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
+        self.predictor = VideoPredictor(network, config)
+        self.mem_every = config.mem_every
+        self.height, self.width = size, int(size * REFERENCE_ASPECT)
+        self.pool, mask = synthetic_frames(8, self.height, self.width, objects, device)
+        self.objects = objects
+        self.frame = 0
+        self.predictor.step(self.pool[0], mask)
+        self.seconds = self.cpu_seconds = 0.0
+        self.timed = 0
+
+    def step(self, *, end: bool = False, timed: bool = True) -> None:
+        self.frame += 1
+        start, cpu_start = time.perf_counter(), time.process_time()
+        self.predictor.step(self.pool[self.frame % len(self.pool)], end=end)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        if timed:
+            self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.process_time() - cpu_start
+            self.timed += 1
+
+    def count_gflops(self, frames: int) -> float:
+        """Mean GFLOP per frame over `frames` further (untimed) steps, from torch's FLOP counter."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            for _ in range(frames):
+                self.step(timed=False)
+        return counter.get_total_flops() / frames / 1e9
+
+    def result(self, gflops_per_frame: float | None) -> BenchmarkResult:
+        device = str(self.device) if self.device.type != "cuda" else torch.cuda.get_device_name(self.device)
+        ms_per_frame = 1000.0 * self.seconds / self.timed
+        return BenchmarkResult(
+            preset=self.preset,
+            network_size=self.network_size,
+            height=self.height,
+            width=self.width,
+            objects=self.objects,
+            frames=self.timed,
+            device=device,
+            precision=self.precision,
+            threads=torch.get_num_threads(),
+            ms_per_frame=ms_per_frame,
+            fps=1000.0 / ms_per_frame,
+            cpu_ms_per_frame=1000.0 * self.cpu_seconds / self.timed,
+            gflops_per_frame=gflops_per_frame,
+            achieved_gflops_per_second=None if gflops_per_frame is None else gflops_per_frame * 1000.0 / ms_per_frame,
+        )
+
+
+def benchmark_presets(
+    presets: list[str],
     network_size: str = "base",
     size: int = 480,
     *,
@@ -72,52 +140,38 @@ def benchmark_predictor(
     device: str = "cpu",
     precision: Precision = "fp32",
     inference_preset: str = "cutie",
-) -> BenchmarkResult:
-    """Builds `preset` at `network_size` (random weights) and times `frames` predictor steps at `size`p."""
+    count_flops: bool = False,
+) -> list[BenchmarkResult]:
+    """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
+    by frame so that load changes on a shared machine hit all of them alike.
+
+    With `count_flops`, each predictor then runs one more memory cycle (`mem_every` frames, untimed) under
+    torch's FLOP counter: GFLOP per frame and the achieved GFLOP/s are reported (matmuls and convolutions only).
+    """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
                              f"{objects}/{size}")  # fmt: skip
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchmarkError("--device cuda: no CUDA device is available")
-    from s3.model.factory import build_network
-
-    check_network_names(preset, network_size)
     torch_device = torch.device(device)
-    torch.manual_seed(0)
-    network = build_network(preset, network_size).to(torch_device)
-    config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
-    predictor = VideoPredictor(network, config)
-    height, width = size, int(size * REFERENCE_ASPECT)
-    pool, mask = synthetic_frames(8, height, width, objects, torch_device)
+    timers = [
+        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset)
+        for preset in presets
+    ]
+    for _ in range(warmup):
+        for timer in timers:
+            timer.step(timed=False)
+    for index in range(frames):
+        for timer in timers:
+            timer.step(end=index == frames - 1 and not count_flops)
+    return [timer.result(timer.count_gflops(timer.mem_every) if count_flops else None) for timer in timers]
 
-    def synchronize() -> None:
-        if torch_device.type == "cuda":
-            torch.cuda.synchronize(torch_device)
 
-    total = 1 + warmup + frames
-    predictor.step(pool[0], mask)
-    for t in range(1, 1 + warmup):
-        predictor.step(pool[t % len(pool)])
-    synchronize()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    for t in range(1 + warmup, total):
-        predictor.step(pool[t % len(pool)], end=t == total - 1)
-    synchronize()
-    elapsed, cpu_elapsed = time.perf_counter() - start, time.process_time() - cpu_start
-    return BenchmarkResult(
-        preset=preset,
-        network_size=network_size,
-        height=height,
-        width=width,
-        objects=objects,
-        frames=frames,
-        device=str(torch_device) if torch_device.type != "cuda" else torch.cuda.get_device_name(torch_device),
-        precision=precision,
-        threads=torch.get_num_threads(),
-        ms_per_frame=1000.0 * elapsed / frames,
-        fps=frames / elapsed,
-        cpu_ms_per_frame=1000.0 * cpu_elapsed / frames,
-    )
+def benchmark_predictor(
+    preset: str = "cutie", network_size: str = "base", size: int = 480, **options: object
+) -> BenchmarkResult:
+    """`benchmark_presets` for a single preset."""
+    return benchmark_presets([preset], network_size, size, **options)[0]
 
 
 def check_network_names(preset: str, network_size: str) -> None:
@@ -139,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=50, help="timed frames (after warm-up)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed frames after the first (masked) frame")
     parser.add_argument("--objects", type=int, default=2)
-    parser.add_argument("--compare", help="also time this preset and print the speed ratio")
+    parser.add_argument("--compare", help="also time this preset (interleaved frame by frame) and print the ratio")
+    parser.add_argument("--flops", action="store_true", help="also count GFLOP per frame (one extra memory cycle)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
@@ -153,20 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         presets = [args.preset] + ([args.compare] if args.compare and args.compare != args.preset else [])
-        results = [
-            benchmark_predictor(
-                preset,
-                args.network_size,
-                args.size,
-                frames=args.frames,
-                warmup=args.warmup,
-                objects=args.objects,
-                device=args.device,
-                precision=args.precision,
-                inference_preset=args.inference_preset,
-            )
-            for preset in presets
-        ]
+        results = benchmark_presets(
+            presets,
+            args.network_size,
+            args.size,
+            frames=args.frames,
+            warmup=args.warmup,
+            objects=args.objects,
+            device=args.device,
+            precision=args.precision,
+            inference_preset=args.inference_preset,
+            count_flops=args.flops,
+        )
     except ValueError as error:
         if not type(error).__module__.startswith("s3."):
             raise
@@ -179,13 +232,20 @@ def main(argv: list[str] | None = None) -> int:
 def print_results(results: list[BenchmarkResult]) -> None:
     """One line per result, the speed ratio when two presets were timed, then the raw numbers as JSON."""
     for r in results:
+        flops = "" if r.gflops_per_frame is None else (
+            f", {r.gflops_per_frame:.1f} GFLOP/frame ({r.achieved_gflops_per_second:.0f} GFLOP/s)"
+        )  # fmt: skip
         print(
             f"{r.preset} ({r.network_size}) {r.width}x{r.height}, {r.objects} objects, {r.device} {r.precision}, "
-            f"{r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over {r.frames} frames"
+            f"{r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over {r.frames} frames{flops}"
         )
     if len(results) == 2:
-        ratio = results[1].ms_per_frame / results[0].ms_per_frame
-        print(f"speed ratio {results[0].preset} / {results[1].preset}: {ratio:.2f}x")
+        first, second = results
+        ratio = first.ms_per_frame / second.ms_per_frame
+        line = f"time per frame {first.preset} / {second.preset}: {ratio:.2f}x"
+        if first.gflops_per_frame and second.gflops_per_frame:
+            line += f" (GFLOP ratio {first.gflops_per_frame / second.gflops_per_frame:.2f}x)"
+        print(line)
     for r in results:
         print(json.dumps(asdict(r)))
 

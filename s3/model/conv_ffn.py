@@ -29,11 +29,12 @@ class TwoScaleDWConv(nn.Module):
             raise ValueError(
                 f"ConvFFN: {num_tokens} tokens do not form a {2 * grid_h}×{2 * grid_w} plus {grid_h}×{grid_w} grid pair"
             )
-        fine_map = tokens[:, :fine].transpose(1, 2).reshape(batch, channels, 2 * grid_h, 2 * grid_w)
-        coarse_map = tokens[:, fine:].transpose(1, 2).reshape(batch, channels, grid_h, grid_w)
-        fine_out = self.dwconv(fine_map).flatten(2)
-        coarse_out = self.dwconv(coarse_map).flatten(2)
-        return torch.cat([fine_out, coarse_out], dim=2).transpose(1, 2)
+        # B N C tokens of a row-major grid are a channels-last B C H W map: no transposed copies either way.
+        fine_map = tokens[:, :fine].view(batch, 2 * grid_h, 2 * grid_w, channels).permute(0, 3, 1, 2)
+        coarse_map = tokens[:, fine:].view(batch, grid_h, grid_w, channels).permute(0, 3, 1, 2)
+        fine_out = self.dwconv(fine_map).permute(0, 2, 3, 1).reshape(batch, fine, channels)
+        coarse_out = self.dwconv(coarse_map).permute(0, 2, 3, 1).reshape(batch, num_tokens - fine, channels)
+        return torch.cat([fine_out, coarse_out], dim=1)
 
 
 class ConvFFN(nn.Module):

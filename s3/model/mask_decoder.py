@@ -10,7 +10,7 @@ from s3.model.layers import GConv2d, GroupResBlock, area_resize, gru_update, ups
 
 
 class DecoderFeatureProcessor(nn.Module):
-    """1×1 projections of the f8 and f4 skip features."""
+    """1×1 projections of the f8 and f4 skip features (applied by `VOSNetwork.encode_image`, once per frame)."""
 
     def __init__(self, in_dims: tuple[int, int], out_dims: tuple[int, int]) -> None:
         super().__init__()
@@ -85,11 +85,12 @@ class MaskDecoder(nn.Module):
         update_sensory: bool = True,
         chunk_size: int = -1,
     ) -> tuple[Tensor, Tensor]:
-        """ms_features: [f16, f8, f4], memory_readout: B N C h w, sensory: B N S h w.
+        """ms_features: [f16, skip8, skip4] with the skips already projected by `decoder_feat_proc`,
+        memory_readout: B N C h w, sensory: B N S h w.
 
         Returns (sensory B N S h w, logits B N 4h 4w); sensory is returned unchanged if not updated.
         """
-        f8, f4 = self.decoder_feat_proc(ms_features[1:])
+        f8, f4 = ms_features[1], ms_features[2]
         num_objects = memory_readout.shape[1]
         chunk = num_objects if chunk_size < 1 else chunk_size
         all_logits, all_sensory = [], []

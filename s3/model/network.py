@@ -112,8 +112,19 @@ class VOSNetwork(nn.Module):
         return (image - self.pixel_mean) / self.pixel_std
 
     def encode_image(self, image: Tensor) -> tuple[list[Tensor], Tensor]:
-        """image: B 3 H W in [0, 1] -> ([f16, f8, f4], pix_feat B pixel_dim h w)."""
-        features = self.pixel_encoder(self.normalize(image))
+        """image: B 3 H W in [0, 1] -> ([f16, skip8, skip4], pix_feat B pixel_dim h w).
+
+        `skip8` / `skip4` are the mask decoder's 1×1 projections of the encoder's f8 / f4 (`up_dims[0]` and
+        `up_dims[1]` channels): they depend only on the image, so they are computed once per frame here, and an
+        encoder that can fold them into its own last linear maps does so.
+        """
+        projections = self.mask_decoder.decoder_feat_proc.transforms
+        normalized = self.normalize(image)
+        if getattr(self.pixel_encoder, "folds_skip_projections", False):
+            features = self.pixel_encoder(normalized, skip_projections=projections)
+        else:
+            f16, f8, f4 = self.pixel_encoder(normalized)
+            features = [f16, projections[0](f8), projections[1](f4)]
         return features, self.pix_feat_proj(features[0])
 
     def transform_key(
@@ -198,7 +209,8 @@ class VOSNetwork(nn.Module):
         chunk_size: int = -1,
         update_sensory: bool = True,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Decode masks. Returns (sensory B N S h w, logits B (N+1) H W, probabilities B (N+1) H W)."""
+        """Decode masks from `encode_image`'s features. Returns (sensory B N S h w, logits B (N+1) H W,
+        probabilities B (N+1) H W)."""
         sensory, logits = self.mask_decoder(
             ms_features, memory_readout, sensory, update_sensory=update_sensory, chunk_size=chunk_size
         )

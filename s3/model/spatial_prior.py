@@ -40,6 +40,12 @@ class SpatialPriorModule(nn.Module):
         self.fc2 = nn.Conv2d(2 * inplanes, embed_dim, kernel_size=1)
         self.fc3 = nn.Conv2d(4 * inplanes, embed_dim, kernel_size=1)
 
+    def stem_features(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The CNN maps before the 1×1 projections: B 64 H/4 W/4, B 128 H/8 W/8, B 256 H/16 W/16."""
+        s4 = self.stem(image)
+        s8 = self.conv2(s4)
+        return s4, s8, self.conv3(s8)
+
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Spatial priors of a normalised image.
 
@@ -49,9 +55,7 @@ class SpatialPriorModule(nn.Module):
         Returns:
             c1 B C H/4 W/4 (a map), c2 B (H/8·W/8) C and c3 B (H/16·W/16) C (token sequences, row-major).
         """
-        s4 = self.stem(image)
-        s8 = self.conv2(s4)
-        s16 = self.conv3(s8)
+        s4, s8, s16 = self.stem_features(image)
         c1 = self.fc1(s4)
         c2 = self.fc2(s8).flatten(2).transpose(1, 2)
         c3 = self.fc3(s16).flatten(2).transpose(1, 2)

@@ -7,6 +7,8 @@ Data flow (h×w = stride-16 grid):
              that refines c from the stage's CLS / patch tokens
     c ─► split ─► c2, c3;  c1 = up(c2) + c1;  + ViT features of stages 1-3;  BatchNorms ─► [f16, f8, f4]
 
+At inference the mask decoder's 1×1 skip projections are folded into this tail (see `forward`).
+
 State-dict keys equal the official release's `pixel_encoder.*` keys (adapter first, then `vit_module.*`).
 """
 
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
+from s3.model.linear_folding import fold_norm_into_projection, project_tokens_to_map, project_transposed_conv
 from s3.model.spatial_prior import SpatialPriorModule
 from s3.model.spatial_semantic import InteractionStage
 from s3.model.vit_backbone import DinoVisionTransformer
@@ -65,6 +68,8 @@ class SpatialSemanticEncoder(nn.Module):
         finetune_index: interaction stages whose ViT blocks are trained although `freeze_vit` is set.
         with_cp: activation checkpointing of the extractors (and of trainable ViT blocks) while training.
     """
+
+    folds_skip_projections = True  # forward() accepts the decoder's skip projections (see there)
 
     def __init__(
         self,
@@ -165,19 +170,25 @@ class SpatialSemanticEncoder(nn.Module):
             self._reference_cache[key] = points
         return points
 
-    def forward(self, image: Tensor) -> list[Tensor]:
+    def forward(self, image: Tensor, skip_projections: Sequence[nn.Conv2d] | None = None) -> list[Tensor]:
         """Multi-scale features of a normalised image.
 
         Args:
             image: B 3 H W, ImageNet-normalised; H and W multiples of 16 (32 recommended, as upstream pads).
+            skip_projections: optional 1×1 convolutions `(P8, P4)` (the mask decoder's skip projections). With
+                them the result is `[f16, P8(f8), P4(f4)]`; when the BatchNorms use running statistics the
+                projections are folded into the last linear maps, so the 768-channel stride-4 map is never built
+                (the same values up to rounding, ~30 GFLOP less per 480p frame).
 
         Returns:
-            [f16 B C H/16 W/16, f8 B C H/8 W/8, f4 B C H/4 W/4] with C = embed_dim.
+            [f16 B C H/16 W/16, f8 B C H/8 W/8, f4 B C H/4 W/4] with C = embed_dim, or the projected variant.
         """
         batch, _, height, width = image.shape
         if height % 16 or width % 16:
             raise ValueError(f"SpatialSemanticEncoder: input {height}×{width} must be a multiple of 16 (pad it)")
-        c1, c2, c3 = self.spm(image)
+        s4, s8, s16 = self.spm.stem_features(image)
+        c2 = self.spm.fc2(s8).flatten(2).transpose(1, 2)
+        c3 = self.spm.fc3(s16).flatten(2).transpose(1, 2)
         spatial = torch.cat([c2 + self.level_embed[0], c3 + self.level_embed[1]], dim=1)  # B 5hw C
 
         tokens, grid = self.vit_module.prepare_tokens(image)
@@ -186,20 +197,65 @@ class SpatialSemanticEncoder(nn.Module):
             raise ValueError(f"SpatialSemanticEncoder: patch grid {grid} does not match the SPM's stride-16 grid")
         reference_points = self.reference_points(grid, image.device)
 
-        vit_maps = []
+        vit_tokens = []
         for (first, last), stage in zip(self.stage_blocks, self.interactions, strict=True):
             tokens = self.vit_module.run_blocks(tokens, first, last + 1, with_cp=self.with_cp)
             cls_token, patch_tokens = tokens[:, :1], tokens[:, 1:]
             spatial = stage(spatial, cls_token, patch_tokens, reference_points, grid)
-            # Contiguous B C h w: bilinear upsampling of the transposed view is ~4× slower on CPU.
-            vit_maps.append(patch_tokens.transpose(1, 2).reshape(batch, -1, grid_h, grid_w).contiguous())
+            vit_tokens.append(patch_tokens)
 
         fine_tokens = 4 * grid_h * grid_w
         c2 = spatial[:, :fine_tokens].transpose(1, 2).reshape(batch, -1, 2 * grid_h, 2 * grid_w)
         c3 = spatial[:, fine_tokens:].transpose(1, 2).reshape(batch, -1, grid_h, grid_w)
-        c1 = self.up(c2) + c1
         # The last stage's ViT output only acts through its extractors (as upstream: it is not added).
-        c1 = c1 + F.interpolate(vit_maps[0], scale_factor=4, mode="bilinear", align_corners=False).to(c1.dtype)
-        c2 = c2 + F.interpolate(vit_maps[1], scale_factor=2, mode="bilinear", align_corners=False).to(c2.dtype)
-        c3 = c3 + vit_maps[2].to(c3.dtype)
-        return [self.norm3(c3), self.norm2(c2), self.norm1(c1)]
+        f16 = self.norm3(c3 + tokens_to_map(vit_tokens[2], grid).to(c3.dtype))
+        if skip_projections is not None:
+            projection8, projection4 = skip_projections
+            folded8 = fold_norm_into_projection(self.norm2, projection8)
+            folded4 = fold_norm_into_projection(self.norm1, projection4)
+            if folded8 is not None and folded4 is not None:
+                skip8 = self._folded_level(folded8, spatial[:, :fine_tokens], vit_tokens[1], grid, scale=2)
+                skip4 = self._folded_stride4(folded4, c2, s4, vit_tokens[0], grid)
+                return [f16, skip8, skip4]
+        c1 = self.up(c2) + self.spm.fc1(s4)
+        c1 = c1 + upsample(tokens_to_map(vit_tokens[0], grid), 4).to(c1.dtype)
+        c2 = c2 + upsample(tokens_to_map(vit_tokens[1], grid), 2).to(c2.dtype)
+        f8, f4 = self.norm2(c2), self.norm1(c1)
+        if skip_projections is not None:
+            return [f16, skip_projections[0](f8), skip_projections[1](f4)]
+        return [f16, f8, f4]
+
+    @staticmethod
+    def _folded_level(
+        folded: tuple[Tensor, Tensor], spatial_tokens: Tensor, vit_tokens: Tensor, grid: tuple[int, int], scale: int
+    ) -> Tensor:
+        """`W (c + up(vit)) + b` for the stride-8 level: both terms are projected before the sum and upsampling."""
+        matrix, bias = folded
+        height, width = grid[0] * scale, grid[1] * scale
+        out = project_tokens_to_map(spatial_tokens, matrix.to(spatial_tokens.dtype), (height, width))
+        vit = project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid)
+        out = out + upsample(vit, scale).to(out.dtype)
+        return out + bias.to(out.dtype)[:, None, None]
+
+    def _folded_stride4(
+        self, folded: tuple[Tensor, Tensor], c2: Tensor, s4: Tensor, vit_tokens: Tensor, grid: tuple[int, int]
+    ) -> Tensor:
+        """`W (up(c2) + fc1(s4) + up4(vit)) + b`, each term mapped to the skip width first."""
+        matrix, bias = folded
+        up_weight, up_bias = project_transposed_conv(self.up, matrix)
+        fc1 = self.spm.fc1
+        stem_weight = torch.einsum("ok,kc->oc", matrix, fc1.weight[:, :, 0, 0])
+        total_bias = bias + up_bias + (matrix @ fc1.bias if fc1.bias is not None else 0.0)
+        out = F.conv_transpose2d(c2, up_weight.to(c2.dtype), stride=self.up.stride)
+        out = out + F.conv2d(s4, stem_weight.to(s4.dtype)[:, :, None, None], total_bias.to(s4.dtype))
+        vit = project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid)
+        return out + upsample(vit, 4).to(out.dtype)
+
+
+def tokens_to_map(tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+    """B (h·w) C -> contiguous B C h w (bilinear upsampling of the transposed view is ~4× slower on CPU)."""
+    return tokens.transpose(1, 2).reshape(tokens.shape[0], -1, *grid).contiguous()
+
+
+def upsample(feature: Tensor, scale: int) -> Tensor:
+    return F.interpolate(feature, scale_factor=scale, mode="bilinear", align_corners=False)

@@ -67,6 +67,18 @@ def test_deformable_sample_matches_loop_reference(spatial_shapes):
     torch.testing.assert_close(actual.double(), expected, atol=1e-5, rtol=1e-5)
 
 
+def test_deformable_sample_far_outside_and_on_the_edges():
+    """Points far outside every map, exactly on the borders and exactly on pixel centres."""
+    spatial_shapes = [(3, 4), (2, 2)]
+    value, locations, weights = random_case(spatial_shapes, queries=6, points=4, seed=5)
+    edges = torch.tensor([-7.0, -0.5, 0.0, 1.0, 1.5, 9.0, 0.125, 0.875])
+    pick = torch.randint(0, len(edges), locations.shape, generator=torch.Generator().manual_seed(6))
+    locations = torch.where(torch.rand(locations.shape) < 0.7, edges[pick], locations)
+    expected = loop_reference(value, spatial_shapes, locations, weights)
+    actual = deformable_sample(value, spatial_shapes, locations, weights)
+    torch.testing.assert_close(actual.double(), expected, atol=1e-5, rtol=1e-5)
+
+
 def test_deformable_sample_matches_grid_sample_gradients():
     """Gradients w.r.t. values, locations and weights equal those of the grid_sample formulation."""
     spatial_shapes = [(4, 6), (2, 3)]
