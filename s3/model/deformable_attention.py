@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3.model.fast_linear import linear
+
 __all__ = [
     "MultiScaleDeformableAttention",
     "deformable_sample",
@@ -205,7 +207,7 @@ class MultiScaleDeformableAttention(nn.Module):
         with torch.autocast(device_type=query.device.type, enabled=False):
             fused_weight = torch.cat([self.sampling_offsets.weight, self.attention_weights.weight]).float()
             fused_bias = torch.cat([self.sampling_offsets.bias, self.attention_weights.bias]).float()
-            fused = F.linear(query.float(), fused_weight, fused_bias)
+            fused = linear(query.float(), fused_weight, fused_bias)
             offsets = fused[..., :num_offsets].view(batch, num_queries, heads, levels, points, 2)
             weights = fused[..., num_offsets:].view(batch, num_queries, heads, levels * points).softmax(-1)
             weights = weights.view(batch, num_queries, heads, levels, points)

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from s3.model.fast_linear import use_onednn_linears
 from s3.model.network import VOSNetwork
 from s3.model.pixel_encoder import ResNetPixelEncoder
 from s3.model.registry import TRANSFORMER_SIZES, VIT_SIZES, ConfigurationError, get_size, resolve_components
@@ -92,7 +93,7 @@ def build_network(
         from s3.model.vit_weights import load_vit_weights
 
         load_vit_weights(encoder.vit_module, vit_weights)
-    network = VOSNetwork(encoder, **args)
+    network = use_onednn_linears(VOSNetwork(encoder, **args))
     network.preset, network.components = preset, chosen
     if weights is not None:
         load_network_weights(network, weights, strict=strict)
