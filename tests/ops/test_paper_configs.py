@@ -104,7 +104,7 @@ EVAL_SIZES = {
 
 @pytest.mark.parametrize("name", sorted(EVAL_SIZES))
 def test_eval_configs_match_the_inference_presets(name: str) -> None:
-    evaluation = yaml.safe_load((CONFIGS / "eval" / name).read_text())["evaluation"]
+    evaluation = yaml.safe_load((CONFIGS / "eval" / name).read_text())["model"]["evaluation"]
     for dataset, settings in evaluation["datasets"].items():
         overrides = {k: v for k, v in settings.items() if k != "size"}
         assert settings["size"] == EVAL_SIZES[name][dataset]
@@ -124,5 +124,29 @@ def test_eval_config_keys_are_inference_fields(tmp_path: Path) -> None:
 
     known = {f.name for f in fields(InferenceConfig)} | {"size"}
     for path in (CONFIGS / "eval").glob("*.yaml"):
-        for settings in yaml.safe_load(path.read_text())["evaluation"]["datasets"].values():
+        for settings in yaml.safe_load(path.read_text())["model"]["evaluation"]["datasets"].values():
             assert set(settings) <= known, path
+
+
+FRAGMENTS = sorted(
+    str(path.relative_to(REPO))
+    for folder in ("data", "eval", "logger", "strategy")
+    for path in (CONFIGS / folder).glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS)
+def test_every_fragment_layers_on_a_paper_config(
+    fragment: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    expected = yaml.safe_load((REPO / fragment).read_text())
+    if "class_path" in expected:  # a logger value file: `--trainer.logger=configs/logger/csv.yaml`
+        config = print_config(capsys, "--config", "configs/mega.yaml", f"--trainer.logger={fragment}")
+        assert config["trainer"]["logger"]["class_path"] == expected["class_path"]
+        return
+    config = print_config(capsys, "--config", "configs/mega.yaml", "--config", fragment)
+    if "model" in expected:  # e.g. the eval fragments: their values reach the module's arguments
+        assert config["model"]["evaluation"]["preset"] == expected["model"]["evaluation"]["preset"]
+        sizes = {name: d["size"] for name, d in config["model"]["evaluation"]["datasets"].items()}
+        assert sizes == {name: d["size"] for name, d in expected["model"]["evaluation"]["datasets"].items()}
