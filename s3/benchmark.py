@@ -48,6 +48,7 @@ class BenchmarkResult:
     cpu_ms_per_frame: float  # process CPU time (all threads): a load-independent hint on shared machines
     gflops_per_frame: float | None = None  # matmul/conv FLOPs per frame (torch's counter), with --flops
     achieved_gflops_per_second: float | None = None
+    peak_memory_mib: float | None = None  # CUDA max_memory_allocated over the run, when one preset is timed
 
 
 def synthetic_frames(
@@ -161,10 +162,15 @@ def benchmark_presets(
     for _ in range(warmup):
         for timer in timers:
             timer.step(timed=False)
+    if torch_device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(torch_device)
     for index in range(frames):
         for timer in timers:
             timer.step(end=index == frames - 1 and not count_flops)
-    return [timer.result(timer.count_gflops(timer.mem_every) if count_flops else None) for timer in timers]
+    results = [timer.result(timer.count_gflops(timer.mem_every) if count_flops else None) for timer in timers]
+    if torch_device.type == "cuda" and len(timers) == 1:  # with two networks resident the peak mixes both
+        results[0].peak_memory_mib = torch.cuda.max_memory_allocated(torch_device) / 2**20
+    return results
 
 
 def benchmark_predictor(
@@ -235,6 +241,8 @@ def print_results(results: list[BenchmarkResult]) -> None:
         flops = "" if r.gflops_per_frame is None else (
             f", {r.gflops_per_frame:.1f} GFLOP/frame ({r.achieved_gflops_per_second:.0f} GFLOP/s)"
         )  # fmt: skip
+        if r.peak_memory_mib is not None:
+            flops += f", peak memory {r.peak_memory_mib:.0f} MiB"
         print(
             f"{r.preset} ({r.network_size}) {r.width}x{r.height}, {r.objects} objects, {r.device} {r.precision}, "
             f"{r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over {r.frames} frames{flops}"
