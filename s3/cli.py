@@ -27,7 +27,7 @@ TRAINER_COMMANDS: dict[str, str] = {
 # name -> ("module:function", help). Each function takes argv (list[str]) and returns an exit code.
 TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("s3.demo:main", "train + validate the tiny network on synthetic videos (CPU) and print J&F"),
-    "eval": ("s3.evaluation.cli:main", "eval davis --davis-root ROOT --results DIR: official DAVIS J&F tables"),
+    "eval": ("s3.evaluation.cli:main", "eval davis|lvos ...: official DAVIS J&F / LVOS J&F-V tables"),
     "export": ("s3.ops.export:main", "write a weights-only file from a Lightning / DeepSpeed checkpoint"),
     "report": ("s3.report.cli:main", "report ablation --runs DIR_OR_WANDB_PROJECT: Table 3 next to the paper"),
     "segment": ("s3.inference.segment:main", "segment your video (mp4 or frames) from a mask on any frame"),

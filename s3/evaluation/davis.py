@@ -18,10 +18,11 @@ import csv
 import io
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from s3.metrics.video import ObjectScores, frame_scores
 
 VOID_LABEL = 255
 PER_SEQUENCE_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,45 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def run_jobs(
+    function: Callable[..., R],
+    jobs: Sequence[tuple[str, tuple[Any, ...]]],
+    workers: int,
+    on_done: Callable[[str], None] | None = None,
+    cost: Mapping[str, int] | None = None,
+) -> dict[str, R]:
+    """`function(*args)` for each `(name, args)` job; results keyed by name.
+
+    With `workers` <= 1 or a single job, jobs run here in list order. Otherwise they run in a process pool
+    (forkserver), submitted in decreasing `cost` when given; the first error cancels the remaining jobs and
+    is raised here. `on_done(name)` is called in this process as each job finishes.
+    """
+    results: dict[str, R] = {}
+    if workers <= 1 or len(jobs) <= 1:
+        for name, args in jobs:
+            results[name] = function(*args)
+            if on_done is not None:
+                on_done(name)
+        return results
+    order = sorted(jobs, key=lambda job: -cost[job[0]]) if cost is not None else list(jobs)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=_pool_context(), initializer=_init_worker
+    ) as pool:
+        futures: dict[Future[R], str] = {pool.submit(function, *args): name for name, args in order}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise error
+                results[futures[future]] = future.result()
+                if on_done is not None:
+                    on_done(futures[future])
+    return results
+
+
 def evaluate_davis(
     davis_root: str | Path,
     results_dir: str | Path,
@@ -175,32 +216,10 @@ def evaluate_davis(
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise MissingFileError(f"{results_dir}: results folder not found")
-    scored: dict[str, SequenceScores] = {}
-    if workers <= 1 or len(sequences) <= 1:
-        for sequence in sequences:
-            scored[sequence.name] = evaluate_sequence(sequence, results_dir, options)
-            if on_sequence_done is not None:
-                on_sequence_done(sequence.name)
-    else:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(sequences)), mp_context=_pool_context(), initializer=_init_worker
-        ) as pool:
-            # Longest sequences first keeps both workers busy until the end.
-            order = sorted(sequences, key=lambda s: -len(s.frame_ids))
-            futures: dict[Future[SequenceScores], str] = {
-                pool.submit(evaluate_sequence, sequence, results_dir, options): sequence.name for sequence in order
-            }
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    error = future.exception()
-                    if error is not None:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise error
-                    scored[futures[future]] = future.result()
-                    if on_sequence_done is not None:
-                        on_sequence_done(futures[future])
+    jobs = [(sequence.name, (sequence, results_dir, options)) for sequence in sequences]
+    # Longest sequences first keeps every worker busy until the end.
+    cost = {sequence.name: len(sequence.frame_ids) for sequence in sequences}
+    scored = run_jobs(evaluate_sequence, jobs, workers, on_done=on_sequence_done, cost=cost)
     ordered = [scored[sequence.name] for sequence in sequences]
     objects = [
         ObjectResult(video=seq.name, object_id=obj.object_id, statistics=obj.statistics(options.decay_indices))
@@ -213,11 +232,13 @@ def evaluate_davis(
 # ----------------------------------------------------------------------------------------------- CSV
 
 
-def _format(value: float) -> str:
+def format_csv_value(value: float) -> str:
+    """The toolkit's `%.3f` cell; NaN is an empty cell (pandas' default)."""
     return "" if np.isnan(value) else "%.3f" % value  # noqa: UP031 - the toolkit's float_format
 
 
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """CSV text with `\\n` line ends, as pandas' `to_csv` writes it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
@@ -227,13 +248,16 @@ def _csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def global_csv_text(table: DavisGlobal) -> str:
     """`global_results-<set>.csv` content: the 7 toolkit columns, one row, `%.3f`."""
-    return _csv_text(DAVIS_GLOBAL_COLUMNS, [[_format(v) for v in table.as_row().values()]])
+    return csv_text(DAVIS_GLOBAL_COLUMNS, [[format_csv_value(v) for v in table.as_row().values()]])
 
 
 def per_sequence_csv_text(objects: Sequence[ObjectResult]) -> str:
     """`per-sequence_results-<set>.csv` content: one row per object named `<seq>_<id>`, J-Mean and F-Mean."""
-    rows = [[obj.row_name, _format(obj.statistics.j_mean), _format(obj.statistics.f_mean)] for obj in objects]
-    return _csv_text(PER_SEQUENCE_COLUMNS, rows)
+    rows = [
+        [obj.row_name, format_csv_value(obj.statistics.j_mean), format_csv_value(obj.statistics.f_mean)]
+        for obj in objects
+    ]
+    return csv_text(PER_SEQUENCE_COLUMNS, rows)
 
 
 def csv_paths(output_dir: str | Path, image_set: str) -> tuple[Path, Path]:

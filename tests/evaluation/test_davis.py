@@ -93,7 +93,7 @@ def test_include_first_last_scores_every_frame(tiny_davis: tuple[Path, Path, dic
 
 
 def _run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(argv) == 1
+    assert main(argv) == 2  # user errors exit 2, as every s3 command
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
     return err
