@@ -28,12 +28,12 @@ test: install ## run the test suite (CPU only)
 	$(PY) -m pytest -q
 
 lint: install ## ruff check + format check
-	$(VENV)/bin/ruff check s3 tests
-	$(VENV)/bin/ruff format --check s3 tests
+	$(VENV)/bin/ruff check s3 tests notebooks
+	$(VENV)/bin/ruff format --check s3 tests notebooks
 
 format: install ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix s3 tests
-	$(VENV)/bin/ruff format s3 tests
+	$(VENV)/bin/ruff check --fix s3 tests notebooks
+	$(VENV)/bin/ruff format s3 tests notebooks
 
 benchmark: install ## on-demand speed/memory benchmarks (not part of CI)
 	$(VENV)/bin/s3 benchmark --preset cutie --size 480 --frames 20
