@@ -180,6 +180,88 @@ def benchmark_predictor(
     return benchmark_presets([preset], network_size, size, **options)[0]
 
 
+@dataclass
+class SplitBenchmarkResult:
+    """FPS of one preset over an evaluation split (METRICS.md §6); the first video is the warm-up."""
+
+    preset: str
+    network_size: str
+    dataset: str
+    split: str
+    videos: int
+    frames: int
+    seconds: float
+    fps: float
+    warmup_frames: int
+    warmup_fps: float
+    device: str
+    precision: str
+    threads: int
+    peak_memory_mib: float | None = None
+
+
+def benchmark_split(
+    presets: list[str],
+    network_size: str,
+    dataset: str,
+    data_root: str,
+    *,
+    split: str = "val",
+    dataset_path: str | None = None,
+    videos: int | None = None,
+    device: str = "cpu",
+    precision: Precision = "fp32",
+    inference_preset: str = "cutie",
+) -> list[SplitBenchmarkResult]:
+    """Times every preset (random weights) over the videos of a real evaluation split at the preset's test size."""
+    from pathlib import Path
+
+    from s3.data.eval_dataset import VideoEvalDataset
+    from s3.data.registry import EvalSpec, read_eval_dataset
+    from s3.inference.fps import time_split
+    from s3.model.factory import build_network
+    from s3.training.evaluation import EvaluationOptions, benchmark_family, family_config
+
+    if videos is not None and videos < 1:
+        raise BenchmarkError(f"--videos must be >= 1, got {videos}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchmarkError("--device cuda: no CUDA device is available")
+    torch_device = torch.device(device)
+    records = read_eval_dataset(Path(data_root), EvalSpec(name=dataset, split=split, path=dataset_path))[:videos]  # type: ignore[arg-type]
+    config = family_config(EvaluationOptions(preset=inference_preset), benchmark_family(dataset))
+    config = config.replace(amp=precision == "bf16", amp_dtype="bfloat16")
+    results = []
+    for preset in presets:
+        check_network_names(preset, network_size)
+        torch.manual_seed(0)
+        network = build_network(preset, network_size).to(torch_device)
+        if torch_device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(torch_device)
+        timing = time_split(VideoPredictor(network, config), VideoEvalDataset(records), torch_device)
+        results.append(
+            SplitBenchmarkResult(
+                preset=preset,
+                network_size=network_size,
+                dataset=dataset,
+                split=split,
+                videos=timing.videos,
+                frames=timing.frames,
+                seconds=timing.seconds,
+                fps=timing.fps,
+                warmup_frames=timing.warmup_frames,
+                warmup_fps=timing.warmup_fps,
+                device=str(torch_device) if torch_device.type != "cuda" else torch.cuda.get_device_name(torch_device),
+                precision=precision,
+                threads=torch.get_num_threads(),
+                peak_memory_mib=torch.cuda.max_memory_allocated(torch_device) / 2**20
+                if torch_device.type == "cuda"
+                else None,
+            )
+        )
+        del network
+    return results
+
+
 def check_network_names(preset: str, network_size: str) -> None:
     """Raises `BenchmarkError` for an unknown preset or size (the registry raises a plain ValueError)."""
     from s3.model.registry import get_preset, get_size
@@ -205,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--inference-preset", default="cutie", help="memory policy preset")
+    split = parser.add_argument_group("over a real evaluation split instead of synthetic frames (METRICS.md §6)")
+    split.add_argument("--dataset", help="davis, youtube2019, mose, lvos, ... (a val_datasets name)")
+    split.add_argument("--data-root", help="the data root the dataset's default folder is resolved against")
+    split.add_argument("--split", default="val", help="split of --dataset (default val)")
+    split.add_argument("--dataset-path", help="the dataset's folder under --data-root (default: DATASETS.md's)")
+    split.add_argument("--videos", type=int, help="only the first N videos")
     return parser
 
 
@@ -212,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    presets = [args.preset] + ([args.compare] if args.compare and args.compare != args.preset else [])
+    if args.dataset is not None:
+        return run_split(args, presets)
     try:
-        presets = [args.preset] + ([args.compare] if args.compare and args.compare != args.preset else [])
         results = benchmark_presets(
             presets,
             args.network_size,
@@ -232,6 +322,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"s3 benchmark: error: {error}", file=sys.stderr)
         return 2
     print_results(results)
+    return 0
+
+
+def run_split(args: argparse.Namespace, presets: list[str]) -> int:
+    """`s3 benchmark --dataset NAME --data-root DIR`: FPS over a real split, one preset after the other."""
+    from s3.data.errors import DataError
+
+    if args.data_root is None:
+        print("s3 benchmark: error: --dataset needs --data-root", file=sys.stderr)
+        return 2
+    try:
+        results = benchmark_split(
+            presets,
+            args.network_size,
+            args.dataset,
+            args.data_root,
+            split=args.split,
+            dataset_path=args.dataset_path,
+            videos=args.videos,
+            device=args.device,
+            precision=args.precision,
+            inference_preset=args.inference_preset,
+        )
+    except (BenchmarkError, DataError, FileNotFoundError) as error:
+        print(f"s3 benchmark: error: {error}", file=sys.stderr)
+        return 2
+    for r in results:
+        memory = "" if r.peak_memory_mib is None else f", peak memory {r.peak_memory_mib:.0f} MiB"
+        print(
+            f"{r.preset} ({r.network_size}) {r.dataset} {r.split}, {r.videos} videos, {r.device} {r.precision}, "
+            f"{r.threads} thread(s): {r.fps:.2f} FPS over {r.frames} frames (warm-up video: {r.warmup_fps:.2f} FPS "
+            f"over {r.warmup_frames} frames){memory}"
+        )
+    if len(results) == 2 and results[0].fps and results[1].fps:
+        print(f"time per frame {results[0].preset} / {results[1].preset}: {results[1].fps / results[0].fps:.2f}x")
+    for r in results:
+        print(json.dumps(asdict(r)))
     return 0
 
 

@@ -44,3 +44,35 @@ def test_bad_settings(capsys) -> None:  # noqa: ANN001
     assert "unknown preset 'no-such-preset'" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["--preset", "cutie", "--network-size", "tiny", "--device", "cuda"]) == 2
+
+
+def test_fps_over_a_real_split_counts_frames_from_the_first_mask(tmp_path, capsys) -> None:  # noqa: ANN001
+    from s3.data.synthetic import ensure_synthetic_davis
+    from s3.inference.fps import time_split
+
+    root = ensure_synthetic_davis(tmp_path / "davis", num_train=1, num_val=3, num_frames=4, height=32, width=48)
+    argv = ["--preset", "cutie", "--network-size", "tiny", "--dataset", "davis", "--data-root", str(root)]
+    argv += ["--dataset-path", "."]  # the synthetic set is the DAVIS folder itself
+    assert main([*argv, "--split", "val"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    result = json.loads(lines[-1])
+    # 3 videos of 4 frames, each with its mask on frame 0: the first video is the warm-up
+    assert (result["videos"], result["warmup_frames"], result["frames"]) == (3, 4, 8)
+    assert result["fps"] == pytest.approx(8 / result["seconds"]) and "warm-up video" in lines[0]
+
+    class Predictor:  # a predictor stub: frames before the mask must not be timed
+        def reset(self) -> None: ...
+        def step(self, frame, mask=None, object_ids=None, *, end=False):  # noqa: ANN001, ANN202
+            return torch.zeros(2, *frame.shape[-2:])
+
+        def index_mask(self, prob):  # noqa: ANN001, ANN202
+            return prob.argmax(0)
+
+    masks = torch.zeros(5, 8, 8, dtype=torch.int64)
+    masks[2, :4] = 1
+    video = {"name": "v", "images": torch.rand(5, 3, 8, 8), "masks": masks, "annotated": torch.arange(5) == 2,
+             "object_ids": [1], "first_appearance": {1: 2}}  # fmt: skip
+    timing = time_split(Predictor(), [video, video], torch.device("cpu"))
+    assert (timing.warmup_frames, timing.frames, timing.videos) == (3, 3, 2)
+    assert main([*argv, "--videos", "0"]) == 2 and "--videos must be >= 1" in capsys.readouterr().err
+    assert main(["--preset", "cutie", "--dataset", "davis"]) == 2  # no --data-root
