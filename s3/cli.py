@@ -7,12 +7,10 @@ every other subcommand is a plain function taking its own arguments, looked up i
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import warnings
 from collections.abc import Callable
 
-import torch
 from lightning.pytorch.cli import LightningCLI
 
 from s3.ops.run_config import OpsCLIHooks
@@ -102,9 +100,6 @@ def data_command(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "OMP_NUM_THREADS" not in os.environ:
-        # Two busy threads on a 2-core machine that is doing anything else are many times slower than one.
-        torch.set_num_threads(1)
     if not argv or argv[0] in ("-h", "--help"):
         print_help()
         return 0
