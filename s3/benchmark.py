@@ -301,22 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     presets = [args.preset] + ([args.compare] if args.compare and args.compare != args.preset else [])
-    if args.dataset is not None:
-        return run_split(args, presets)
+    if args.dataset is not None and args.data_root is None:
+        print("s3 benchmark: error: --dataset needs --data-root", file=sys.stderr)
+        return 2
+    common = dict(device=args.device, precision=args.precision, inference_preset=args.inference_preset)
     try:
+        if args.dataset is not None:
+            split_results = benchmark_split(
+                presets, args.network_size, args.dataset, args.data_root, split=args.split,
+                dataset_path=args.dataset_path, videos=args.videos, **common,
+            )  # fmt: skip
+            print_split_results(split_results)
+            return 0
         results = benchmark_presets(
-            presets,
-            args.network_size,
-            args.size,
-            frames=args.frames,
-            warmup=args.warmup,
-            objects=args.objects,
-            device=args.device,
-            precision=args.precision,
-            inference_preset=args.inference_preset,
-            count_flops=args.flops,
-        )
-    except ValueError as error:
+            presets, args.network_size, args.size, frames=args.frames, warmup=args.warmup, objects=args.objects,
+            count_flops=args.flops, **common,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as error:
         if not type(error).__module__.startswith("s3."):
             raise
         print(f"s3 benchmark: error: {error}", file=sys.stderr)
@@ -325,29 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_split(args: argparse.Namespace, presets: list[str]) -> int:
-    """`s3 benchmark --dataset NAME --data-root DIR`: FPS over a real split, one preset after the other."""
-    from s3.data.errors import DataError
-
-    if args.data_root is None:
-        print("s3 benchmark: error: --dataset needs --data-root", file=sys.stderr)
-        return 2
-    try:
-        results = benchmark_split(
-            presets,
-            args.network_size,
-            args.dataset,
-            args.data_root,
-            split=args.split,
-            dataset_path=args.dataset_path,
-            videos=args.videos,
-            device=args.device,
-            precision=args.precision,
-            inference_preset=args.inference_preset,
-        )
-    except (BenchmarkError, DataError, FileNotFoundError) as error:
-        print(f"s3 benchmark: error: {error}", file=sys.stderr)
-        return 2
+def print_split_results(results: list[SplitBenchmarkResult]) -> None:
+    """One line per preset, the time ratio when two were timed, then the raw numbers as JSON."""
     for r in results:
         memory = "" if r.peak_memory_mib is None else f", peak memory {r.peak_memory_mib:.0f} MiB"
         print(
@@ -359,7 +339,6 @@ def run_split(args: argparse.Namespace, presets: list[str]) -> int:
         print(f"time per frame {results[0].preset} / {results[1].preset}: {results[1].fps / results[0].fps:.2f}x")
     for r in results:
         print(json.dumps(asdict(r)))
-    return 0
 
 
 def print_results(results: list[BenchmarkResult]) -> None:

@@ -140,18 +140,23 @@ def print_lvos_tables(evaluation: LvosEvaluation, console: Console, per_object: 
         console.print(objects)
 
 
-def run_lvos(args: argparse.Namespace, console: Console) -> int:
-    unseen = read_unseen_videos(args.unseen_videos)
-    total = len(discover_lvos(args.lvos_path, unseen, args.image_set).videos)
-    with Progress(
+def progress_bar(console: Console, quiet: bool) -> Progress:
+    """The per-video progress bar of the scorers (hidden with --quiet)."""
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=args.quiet,
+        disable=quiet,
         transient=False,
-    ) as progress:
+    )
+
+
+def run_lvos(args: argparse.Namespace, console: Console) -> int:
+    unseen = read_unseen_videos(args.unseen_videos)
+    total = len(discover_lvos(args.lvos_path, unseen, args.image_set).videos)
+    with progress_bar(console, args.quiet) as progress:
         task = progress.add_task(f"LVOS {args.image_set}", total=total)
         evaluation = evaluate_lvos(
             args.lvos_path,
@@ -172,15 +177,7 @@ def run_lvos(args: argparse.Namespace, console: Console) -> int:
 def run_davis(args: argparse.Namespace, console: Console) -> int:
     options = EvaluationOptions(include_first_last=args.include_first_last, decay_indices=args.decay_indices)
     total = len(discover_sequences(args.davis_root, args.image_set))
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=args.quiet,
-        transient=False,
-    ) as progress:
+    with progress_bar(console, args.quiet) as progress:
         task = progress.add_task(f"DAVIS {args.image_set}", total=total)
         evaluation = evaluate_davis(
             args.davis_root,
