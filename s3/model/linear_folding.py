@@ -7,8 +7,9 @@ the algebra is exact; only floating-point rounding differs from running the maps
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from s3.model.fast_linear import linear
 
 __all__ = ["batchnorm_affine", "fold_norm_into_projection", "project_transposed_conv", "project_tokens_to_map"]
 
@@ -56,7 +57,8 @@ def project_transposed_conv(conv: nn.ConvTranspose2d, matrix: Tensor) -> tuple[T
     return weight, bias
 
 
-def project_tokens_to_map(tokens: Tensor, matrix: Tensor, grid: tuple[int, int]) -> Tensor:
-    """tokens B (h·w) C, matrix O × C -> B O h w (`matrix` applied to every token, no bias)."""
+def project_tokens_to_map(tokens: Tensor, matrix: Tensor, grid: tuple[int, int], bias: Tensor | None = None) -> Tensor:
+    """tokens B (h·w) C, matrix O × C -> B O h w, contiguous (`matrix` and `bias` applied to every token)."""
     batch = tokens.shape[0]
-    return F.linear(tokens, matrix).transpose(1, 2).reshape(batch, matrix.shape[0], *grid)
+    projected = linear(tokens, matrix, bias)
+    return projected.transpose(1, 2).reshape(batch, matrix.shape[0], *grid).contiguous()

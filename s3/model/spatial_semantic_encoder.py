@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
+from s3.model.fast_linear import linear
 from s3.model.linear_folding import fold_norm_into_projection, project_tokens_to_map, project_transposed_conv
 from s3.model.spatial_prior import SpatialPriorModule
 from s3.model.spatial_semantic import InteractionStage
@@ -148,6 +149,7 @@ class SpatialSemanticEncoder(nn.Module):
             trainable_blocks=trainable_blocks,
         )
         self._reference_cache: dict[tuple, Tensor] = {}
+        self._stride4_cache: tuple | None = None
 
     @torch.no_grad()
     def reset_adapter_parameters(self) -> None:
@@ -215,7 +217,7 @@ class SpatialSemanticEncoder(nn.Module):
             folded4 = fold_norm_into_projection(self.norm1, projection4)
             if folded8 is not None and folded4 is not None:
                 skip8 = self._folded_level(folded8, spatial[:, :fine_tokens], vit_tokens[1], grid, scale=2)
-                skip4 = self._folded_stride4(folded4, c2, s4, vit_tokens[0], grid)
+                skip4 = self._folded_stride4(folded4, spatial[:, :fine_tokens], s4, vit_tokens[0], grid)
                 return [f16, skip8, skip4]
         c1 = self.up(c2) + self.spm.fc1(s4)
         c1 = c1 + upsample(tokens_to_map(vit_tokens[0], grid), 4).to(c1.dtype)
@@ -232,24 +234,59 @@ class SpatialSemanticEncoder(nn.Module):
         """`W (c + up(vit)) + b` for the stride-8 level: both terms are projected before the sum and upsampling."""
         matrix, bias = folded
         height, width = grid[0] * scale, grid[1] * scale
-        out = project_tokens_to_map(spatial_tokens, matrix.to(spatial_tokens.dtype), (height, width))
         vit = project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid)
-        out = out + upsample(vit, scale).to(out.dtype)
-        return out + bias.to(out.dtype)[:, None, None]
+        out = upsample(vit, scale)
+        out += project_tokens_to_map(spatial_tokens, matrix.to(out.dtype), (height, width), bias.to(out.dtype))
+        return out
 
     def _folded_stride4(
-        self, folded: tuple[Tensor, Tensor], c2: Tensor, s4: Tensor, vit_tokens: Tensor, grid: tuple[int, int]
+        self, folded: tuple[Tensor, Tensor], fine_tokens: Tensor, s4: Tensor, vit_tokens: Tensor, grid: tuple[int, int]
     ) -> Tensor:
-        """`W (up(c2) + fc1(s4) + up4(vit)) + b`, each term mapped to the skip width first."""
+        """`W (up(c2) + fc1(s4) + up4(vit)) + b`, each term mapped to the skip width first.
+
+        The 2×2 stride-2 transposed conv of the stride-8 tokens is one matmul to `O·2·2` channels per token followed
+        by a pixel shuffle, accumulated straight into the upsampled ViT term.
+        """
         matrix, bias = folded
-        up_weight, up_bias = project_transposed_conv(self.up, matrix)
-        fc1 = self.spm.fc1
-        stem_weight = torch.einsum("ok,kc->oc", matrix, fc1.weight[:, :, 0, 0])
+        up_matrix, stem_matrix, total_bias = self._stride4_weights(matrix, bias)
+        batch, dtype = fine_tokens.shape[0], fine_tokens.dtype
+        fine_h, fine_w = 2 * grid[0], 2 * grid[1]
+        out_channels = matrix.shape[0]
+        out = upsample(project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid), 4).to(dtype)
+        # out[b, o, 2y + i, 2x + j] += Σ_c tokens[b, (y, x), c] · up[c, o, i, j]
+        shuffled = linear(fine_tokens, up_matrix.to(dtype)).view(batch, fine_h, fine_w, out_channels, 2, 2)
+        out.view(batch, out_channels, fine_h, 2, fine_w, 2).add_(shuffled.permute(0, 3, 1, 4, 2, 5))
+        out += F.conv2d(s4, stem_matrix.to(s4.dtype)[:, :, None, None], total_bias.to(s4.dtype))
+        return out
+
+    def _stride4_weights(self, matrix: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The folded stride-4 weights: up-conv as an `(O·2·2) × C` matrix, `O × 64` stem matrix and total bias.
+
+        The up-conv fold is a 768²×4×O product, so it is cached while `matrix`, `bias` and the weights are unchanged
+        and autograd is off.
+        """
+        up, fc1 = self.up, self.spm.fc1
+        if up.kernel_size != (2, 2) or up.stride != (2, 2) or up.padding != (0, 0):
+            raise ValueError("SpatialSemanticEncoder: the folded tail expects a 2×2 stride-2 up-conv")
+        parameters = [up.weight, up.bias, fc1.weight, fc1.bias]
+        key = tuple((p.data_ptr(), p._version) for p in parameters if p is not None)
+        cached = self._stride4_cache
+        if (
+            not torch.is_grad_enabled()
+            and cached is not None
+            and cached[0] == key
+            and torch.equal(cached[1], matrix)
+            and torch.equal(cached[2], bias)
+        ):
+            return cached[3]
+        up_weight, up_bias = project_transposed_conv(up, matrix)  # C O 2 2
+        up_matrix = up_weight.flatten(1).t()  # (O·2·2) C, rows ordered (o, i, j)
+        stem_matrix = matrix @ fc1.weight[:, :, 0, 0]
         total_bias = bias + up_bias + (matrix @ fc1.bias if fc1.bias is not None else 0.0)
-        out = F.conv_transpose2d(c2, up_weight.to(c2.dtype), stride=self.up.stride)
-        out = out + F.conv2d(s4, stem_weight.to(s4.dtype)[:, :, None, None], total_bias.to(s4.dtype))
-        vit = project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid)
-        return out + upsample(vit, 4).to(out.dtype)
+        weights = (up_matrix, stem_matrix, total_bias)
+        if not torch.is_grad_enabled():
+            self._stride4_cache = (key, matrix.clone(), bias.clone(), tuple(w.detach() for w in weights))
+        return weights
 
 
 def tokens_to_map(tokens: Tensor, grid: tuple[int, int]) -> Tensor:

@@ -1,0 +1,158 @@
+"""The inference forms of S3's encoder (row-blocked, in-place stages; BatchNorm-folded channels-last SPM; the
+folded stride-4 tail) compute what the autograd forms compute, up to rounding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import s3.model.spatial_semantic as spatial_semantic
+from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
+from s3.model.spatial_prior import SpatialPriorModule
+from s3.model.spatial_semantic import InteractionStage, SpatialExtractor, row_blocks
+from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
+
+TINY = dict(
+    embed_dim=32,
+    depth=4,
+    num_heads=2,
+    img_size=64,
+    stage_blocks=((0, 0), (1, 1), (2, 2), (3, 3)),
+    conv_inplanes=8,
+    deform_num_heads=4,
+    n_points=2,
+    semantic_heads=4,
+)
+
+
+def randomise(module: nn.Module, seed: int = 0) -> None:
+    """Every parameter and BatchNorm statistic random, so that no branch can hide behind a zero init."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+        for norm in module.modules():
+            if isinstance(norm, nn.BatchNorm2d):
+                norm.running_mean.copy_(torch.randn(norm.num_features, generator=generator))
+                norm.running_var.copy_(torch.rand(norm.num_features, generator=generator) + 0.5)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 7 rows: every block boundary case (a short last block included) on tiny inputs."""
+    monkeypatch.setattr(spatial_semantic, "INFERENCE_BLOCK_ROWS", 7)
+
+
+def test_row_blocks_cover_the_rows_once():
+    assert row_blocks(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert row_blocks(8, 8) == [slice(0, 8)]
+    assert row_blocks(3, 2048) == [slice(0, 3)]
+
+
+def test_deformable_attention_in_query_blocks_equals_one_call():
+    torch.manual_seed(0)
+    attention = MultiScaleDeformableAttention(d_model=16, num_heads=4, num_levels=2, num_points=3)
+    randomise(attention)
+    shapes = [(4, 6), (2, 3)]
+    query, value = torch.randn(2, 30, 16), torch.randn(2, 30, 16)
+    reference = torch.rand(2, 30, 2, 2)
+    whole = attention(query, reference, value, shapes)
+    values = attention.project_values(value, shapes)
+    blocked = torch.cat([attention.attend(query[:, rows], reference[:, rows], values) for rows in row_blocks(30, 8)], 1)
+    torch.testing.assert_close(blocked, whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("semantic", [True, False])
+@pytest.mark.parametrize("extra", [0, 2])
+def test_interaction_stage_inference_form_equals_autograd_form(small_blocks, semantic, extra):
+    torch.manual_seed(0)
+    stage = InteractionStage(32, deform_num_heads=4, num_points=2, semantic=semantic, semantic_heads=4,
+                             num_extra_extractors=extra).eval()  # fmt: skip
+    randomise(stage)
+    grid = (3, 4)
+    spatial = torch.randn(2, 5 * 12, 32)
+    cls_token, patch_tokens = torch.randn(2, 1, 32), torch.randn(2, 12, 32)
+    reference = grid_reference_points([(6, 8), (3, 4)])
+    expected = stage(spatial, cls_token, patch_tokens, reference, grid)  # autograd on: the module graph
+    assert expected.requires_grad
+    before = spatial.clone()
+    with torch.inference_mode():
+        actual = stage(spatial, cls_token, patch_tokens, reference, grid)
+    torch.testing.assert_close(actual, expected.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(spatial, before, rtol=0, atol=0)  # the caller's tokens are not updated in place
+
+
+def test_extractor_inference_form_leaves_its_input_alone(small_blocks):
+    torch.manual_seed(1)
+    extractor = SpatialExtractor(32, num_heads=4, num_points=2).eval()
+    randomise(extractor)
+    spatial, patch_tokens = torch.randn(1, 20, 32), torch.randn(1, 4, 32)
+    reference = grid_reference_points([(4, 4), (2, 2)])
+    expected = extractor(spatial, patch_tokens, reference, (2, 2)).detach()
+    before = spatial.clone()
+    with torch.no_grad():
+        assert extractor.updates_in_place()
+        actual = extractor(spatial, patch_tokens, reference, (2, 2))
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(spatial, before)
+
+
+def test_extractor_with_active_drop_path_keeps_the_stochastic_form():
+    extractor = SpatialExtractor(32, num_heads=4, num_points=2, drop_path=0.5)
+    with torch.no_grad():
+        assert not extractor.updates_in_place()  # training mode: the drop-path draw must happen
+        extractor.eval()
+        assert extractor.updates_in_place()
+
+
+def test_spatial_prior_folded_form_equals_conv_bn_relu():
+    torch.manual_seed(0)
+    spm = SpatialPriorModule(inplanes=8, embed_dim=32).eval()
+    randomise(spm)
+    image = torch.randn(2, 3, 64, 96)
+    expected = spm.stem_features(image)  # autograd on: the module graph
+    with torch.no_grad():
+        actual = spm.stem_features(image)
+    for got, want in zip(actual, expected, strict=True):
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_spatial_prior_in_training_mode_uses_batch_statistics():
+    torch.manual_seed(0)
+    spm = SpatialPriorModule(inplanes=8, embed_dim=32).train()
+    image = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        s4, s8, s16 = spm.stem_features(image)
+        assert spm.stem[1].running_mean.abs().sum() > 0  # statistics were updated: no folding in training mode
+        spm.eval()
+        folded_s4, _, _ = spm.stem_features(image)
+    assert not s4.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.allclose(s4, folded_s4, atol=1e-3)
+
+
+def test_encoder_inference_forms_equal_autograd_forms(small_blocks):
+    torch.manual_seed(0)
+    encoder = SpatialSemanticEncoder(**TINY).eval()
+    randomise(encoder.spm)
+    randomise(encoder.interactions)
+    randomise(encoder.up)
+    with torch.no_grad():
+        encoder.level_embed.normal_()
+    for norm in (encoder.norm1, encoder.norm2, encoder.norm3):
+        randomise(norm)
+    skips = (nn.Conv2d(32, 16, 1), nn.Conv2d(32, 8, 1))
+    image = torch.randn(2, 3, 64, 96)
+    expected = encoder(image, skip_projections=skips)
+    with torch.inference_mode():
+        actual = encoder(image, skip_projections=skips)
+        again = encoder(image, skip_projections=skips)  # cached tail weights
+    for got, repeat, want in zip(actual, again, expected, strict=True):
+        torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-4)
+        assert torch.equal(got, repeat)
+    with torch.no_grad():  # weights changed in place: the cached stride-4 fold must follow
+        encoder.up.weight.mul_(2.0)
+    expected = encoder(image, skip_projections=skips)[2]
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(image, skip_projections=skips)[2], expected.detach(), rtol=1e-4, atol=1e-4)
