@@ -30,12 +30,14 @@ __all__ = [
     "SpatialExtractor",
     "fold_few_key_attention",
     "fused_few_key_attention",
+    "inference_blocks",
     "row_blocks",
 ]
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
-# Rows of spatial tokens per block in the inference forms: 2048 × 768 fp32 (6 MiB) stays in this CPU's L3 and
-# measured fastest (1024: +9 %, 4096: +4 %, all 8100 rows of a 480p frame at once: +15 % per extractor).
+# Rows of spatial tokens per block in the inference forms on CPU: 2048 × 768 fp32 (6 MiB) stays in a 2-core AMD
+# EPYC's L3 and measured fastest on one 480p extractor (1024: +9 %, 4096: +4 %, all 8100 rows at once: +15 %).
+# On a GPU blocks only add kernel launches, so all rows form one block there.
 INFERENCE_BLOCK_ROWS = 2048
 
 
@@ -102,6 +104,12 @@ def fused_few_key_attention(attention: nn.MultiheadAttention, query: Tensor, key
 def row_blocks(num_rows: int, block_rows: int) -> list[slice]:
     """Consecutive slices of at most `block_rows` rows covering `num_rows`."""
     return [slice(start, min(start + block_rows, num_rows)) for start in range(0, num_rows, block_rows)]
+
+
+def inference_blocks(tokens: Tensor) -> list[slice]:
+    """The row blocks of B N C `tokens` for the inference forms (`INFERENCE_BLOCK_ROWS` on CPU, one elsewhere)."""
+    num_rows = tokens.shape[1]
+    return row_blocks(num_rows, INFERENCE_BLOCK_ROWS if tokens.device.type == "cpu" else max(num_rows, 1))
 
 
 class SemanticCrossAttention(nn.Module):
@@ -203,7 +211,7 @@ class SpatialExtractor(nn.Module):
             B 5hw C.
         """
         if self.updates_in_place():
-            blocks = row_blocks(spatial.shape[1], INFERENCE_BLOCK_ROWS)
+            blocks = inference_blocks(spatial)
             return self.update_(spatial.clone(), patch_tokens, reference_points, grid, blocks)
         if self.with_cp and self.training and torch.is_grad_enabled():
             return checkpoint(self._forward, spatial, patch_tokens, reference_points, grid, use_reentrant=False)
@@ -284,7 +292,7 @@ class InteractionStage(nn.Module):
     ) -> Tensor:
         """`forward` without autograd, in blocks of rows: the semantic read and the first extractor's attention
         run block by block into one new tensor, then every extractor updates it in place (`update_`)."""
-        blocks = row_blocks(spatial.shape[1], INFERENCE_BLOCK_ROWS)
+        blocks = inference_blocks(spatial)
         extractors = [self.extractor, *(self.extra_extractors or ())]
         first = extractors[0]
         if self.read_from_cls is None:

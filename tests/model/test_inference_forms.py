@@ -10,7 +10,7 @@ from torch import nn
 import s3.model.spatial_semantic as spatial_semantic
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
 from s3.model.spatial_prior import SpatialPriorModule
-from s3.model.spatial_semantic import InteractionStage, SpatialExtractor, row_blocks
+from s3.model.spatial_semantic import InteractionStage, SpatialExtractor, inference_blocks, row_blocks
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
 
 TINY = dict(
@@ -48,6 +48,12 @@ def test_row_blocks_cover_the_rows_once():
     assert row_blocks(10, 4) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     assert row_blocks(8, 8) == [slice(0, 8)]
     assert row_blocks(3, 2048) == [slice(0, 3)]
+
+
+def test_inference_blocks_only_split_on_cpu():
+    rows = 2 * spatial_semantic.INFERENCE_BLOCK_ROWS + 1
+    assert len(inference_blocks(torch.empty(1, rows, 2))) == 3
+    assert inference_blocks(torch.empty(1, rows, 2, device="meta")) == [slice(0, rows)]
 
 
 def test_deformable_attention_in_query_blocks_equals_one_call():
