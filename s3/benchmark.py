@@ -5,7 +5,9 @@
 Times the whole predictor step (image encoding, memory read, decoding, memory update every `mem_every`
 frames) on a synthetic 854x480-shaped video at the test size, after a warm-up, with frames already on the
 device (no file I/O). Reports milliseconds per frame and FPS, and the time ratio to another preset if asked
-(the two are timed alternately, frame by frame). Random weights: speed does not depend on them.
+(the two are timed alternately, frame by frame; the ratio is
+given as the ratio of the means and as the median of the back-to-back frame pairs, which a burst of outside load on
+a shared machine moves less). Random weights: speed does not depend on them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -49,6 +51,7 @@ class BenchmarkResult:
     gflops_per_frame: float | None = None  # matmul/conv FLOPs per frame (torch's counter), with --flops
     achieved_gflops_per_second: float | None = None
     peak_memory_mib: float | None = None  # CUDA max_memory_allocated over the run, when one preset is timed
+    frame_ms: list[float] = field(default_factory=list)  # every timed step, in order (pairs up across presets)
 
 
 def synthetic_frames(
@@ -87,6 +90,7 @@ class TimedPredictor:
         self.predictor.step(self.pool[0], mask)
         self.seconds = self.cpu_seconds = 0.0
         self.timed = 0
+        self.frame_seconds: list[float] = []
 
     def step(self, *, end: bool = False, timed: bool = True) -> None:
         self.frame += 1
@@ -95,7 +99,8 @@ class TimedPredictor:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         if timed:
-            self.seconds += time.perf_counter() - start
+            self.frame_seconds.append(time.perf_counter() - start)
+            self.seconds += self.frame_seconds[-1]
             self.cpu_seconds += time.process_time() - cpu_start
             self.timed += 1
 
@@ -127,6 +132,7 @@ class TimedPredictor:
             cpu_ms_per_frame=1000.0 * self.cpu_seconds / self.timed,
             gflops_per_frame=gflops_per_frame,
             achieved_gflops_per_second=None if gflops_per_frame is None else gflops_per_frame * 1000.0 / ms_per_frame,
+            frame_ms=[1000.0 * seconds for seconds in self.frame_seconds],
         )
 
 
@@ -171,6 +177,16 @@ def benchmark_presets(
     if torch_device.type == "cuda" and len(timers) == 1:  # with two networks resident the peak mixes both
         results[0].peak_memory_mib = torch.cuda.max_memory_allocated(torch_device) / 2**20
     return results
+
+
+def paired_ratio(first: BenchmarkResult, second: BenchmarkResult) -> float:
+    """Median over timed frames of `first`'s step time over `second`'s (the steps are timed back to back, so each
+    pair saw the same machine load; the median ignores the pairs a burst of outside load hit)."""
+    ratios = sorted(a / b for a, b in zip(first.frame_ms, second.frame_ms, strict=True) if b > 0)
+    if not ratios:
+        raise BenchmarkError("paired_ratio: no timed frame pairs")
+    middle = len(ratios) // 2
+    return ratios[middle] if len(ratios) % 2 else 0.5 * (ratios[middle - 1] + ratios[middle])
 
 
 def benchmark_predictor(
@@ -357,8 +373,9 @@ def print_results(results: list[BenchmarkResult]) -> None:
         first, second = results
         ratio = first.ms_per_frame / second.ms_per_frame
         line = f"time per frame {first.preset} / {second.preset}: {ratio:.2f}x"
+        line += f" (median of frame pairs {paired_ratio(first, second):.2f}x)"
         if first.gflops_per_frame and second.gflops_per_frame:
-            line += f" (GFLOP ratio {first.gflops_per_frame / second.gflops_per_frame:.2f}x)"
+            line += f", GFLOP ratio {first.gflops_per_frame / second.gflops_per_frame:.2f}x"
         print(line)
     for r in results:
         print(json.dumps(asdict(r)))

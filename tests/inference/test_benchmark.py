@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from s3.benchmark import BenchmarkError, benchmark_predictor, benchmark_presets, main
+from s3.benchmark import BenchmarkError, BenchmarkResult, benchmark_predictor, benchmark_presets, main, paired_ratio
 
 
 def test_benchmark_predictor_reports_the_test_size() -> None:
@@ -34,7 +34,25 @@ def test_presets_are_interleaved_and_flops_counted(capsys) -> None:  # noqa: ANN
     argv = ["--preset", "s3", "--compare", "cutie", "--network-size", "tiny", "--size", "32", "--frames", "1"]
     assert main([*argv, "--flops", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
-    assert "GFLOP/frame" in out and "(GFLOP ratio " in out
+    assert "GFLOP/frame" in out and ", GFLOP ratio " in out and "(median of frame pairs " in out
+
+
+def test_paired_ratio_is_the_median_of_back_to_back_frames() -> None:
+    def result(frame_ms: list[float]) -> BenchmarkResult:
+        mean = sum(frame_ms) / max(len(frame_ms), 1) or 1.0
+        return BenchmarkResult("p", "tiny", 32, 56, 1, len(frame_ms), "cpu", "fp32", 1, mean, 1000 / mean, mean,
+                               frame_ms=frame_ms)  # fmt: skip
+
+    # Pair ratios 2, 4, 2 (the second pair hit by a burst of load): median 2, mean ratio 12/5 = 2.4.
+    assert paired_ratio(result([2.0, 4.0, 6.0]), result([1.0, 1.0, 3.0])) == 2.0
+    assert paired_ratio(result([1.0, 3.0]), result([1.0, 1.0])) == 2.0  # even count: mean of the middle two
+    with pytest.raises(BenchmarkError, match="no timed frame pairs"):
+        paired_ratio(result([]), result([]))
+
+
+def test_frame_times_are_recorded_per_step() -> None:
+    result = benchmark_predictor("cutie", "tiny", 32, frames=3, warmup=0)
+    assert len(result.frame_ms) == 3 and sum(result.frame_ms) / 3 == pytest.approx(result.ms_per_frame)
 
 
 def test_bad_settings(capsys) -> None:  # noqa: ANN001
