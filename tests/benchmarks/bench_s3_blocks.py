@@ -5,7 +5,8 @@ Not collected by pytest (name `bench_*`). Run:
     .venv/bin/python tests/benchmarks/bench_s3_blocks.py [--threads 1 2] [--repeats 3] [--parts]
 
 Prints best-of-N seconds per frame for fp32 and bf16 autocast, under inference mode with random weights;
-`--parts` also times the ViT alone, the SPM, one extractor and one semantic cross-attention.
+`--parts` also times the ViT alone, the SPM, one extractor, one semantic cross-attention and the last
+interaction stage (semantic read and three extractors).
 `benchmark_pixel_encoder()` returns the rows for `s3 benchmark`.
 """
 
@@ -67,6 +68,7 @@ def benchmark_pixel_encoder(
         grid,
     )
     semantic_args = (extractor_args[0], torch.randn(1, 1, 768), extractor_args[1])
+    stage_args = (extractor_args[0], semantic_args[1], *extractor_args[1:])
     previous_threads = torch.get_num_threads()
     results = []
     for num_threads in threads:
@@ -80,6 +82,8 @@ def benchmark_pixel_encoder(
                 row["spm_s"] = seconds_per_call(encoder.spm, (image,), bf16, repeats)
                 row["extractor_s"] = seconds_per_call(stage.extractor, extractor_args, bf16, repeats)
                 row["semantic_s"] = seconds_per_call(stage.read_from_cls, semantic_args, bf16, repeats)
+                # semantic read + 3 extractors, in the row-blocked inference form
+                row["last_stage_s"] = seconds_per_call(encoder.interactions[-1], stage_args, bf16, repeats)
             results.append(row)
     torch.set_num_threads(previous_threads)
     return results

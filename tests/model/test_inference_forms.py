@@ -12,18 +12,7 @@ from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_re
 from s3.model.spatial_prior import SpatialPriorModule
 from s3.model.spatial_semantic import InteractionStage, SpatialExtractor, inference_blocks, row_blocks
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
-
-TINY = dict(
-    embed_dim=32,
-    depth=4,
-    num_heads=2,
-    img_size=64,
-    stage_blocks=((0, 0), (1, 1), (2, 2), (3, 3)),
-    conv_inplanes=8,
-    deform_num_heads=4,
-    n_points=2,
-    semantic_heads=4,
-)
+from tests.model.tiny_encoder import TINY
 
 
 def randomise(module: nn.Module, seed: int = 0) -> None:

@@ -15,18 +15,7 @@ from s3.model.conv_ffn import ConvFFN
 from s3.model.deformable_attention import MultiScaleDeformableAttention
 from s3.model.spatial_semantic import SemanticCrossAttention, fused_few_key_attention
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
-
-TINY = dict(
-    embed_dim=32,
-    depth=4,
-    num_heads=2,
-    img_size=64,
-    stage_blocks=((0, 0), (1, 1), (2, 2), (3, 3)),
-    conv_inplanes=8,
-    deform_num_heads=4,
-    n_points=2,
-    semantic_heads=4,
-)
+from tests.model.tiny_encoder import TINY
 
 
 def tiny_encoder(**overrides) -> SpatialSemanticEncoder:
