@@ -71,6 +71,15 @@ class ValueTable:
     padded_total: int  # S'
     batch: int
     num_heads: int
+    heights: Tensor  # L 1, fp32 (built once here, not per sampled block: on a GPU each is a host→device copy)
+    widths: Tensor  # L 1, fp32
+
+    @property
+    def sizes(self) -> Tensor:
+        """L 2 (W_l, H_l), the (x, y) normaliser of each level."""
+        return torch.cat([self.widths, self.heights], dim=1)
+
+    row_base: Tensor  # B 1 M L 1, long: first table row of each (b, head, level) block
 
 
 def value_table(value: Tensor, spatial_shapes: Sequence[tuple[int, int]]) -> ValueTable:
@@ -91,7 +100,13 @@ def value_table(value: Tensor, spatial_shapes: Sequence[tuple[int, int]]) -> Val
         start += height * width
     table = torch.cat(tables, dim=2).reshape(-1, head_dim)
     shapes = tuple((int(height), int(width)) for height, width in spatial_shapes)
-    return ValueTable(table, shapes, tuple(padded_starts), padded_total, batch, num_heads)
+    device = value.device
+    heights = torch.tensor([[h] for h, _ in shapes], device=device, dtype=torch.float32)
+    widths = torch.tensor([[w] for _, w in shapes], device=device, dtype=torch.float32)
+    row_base = torch.tensor(padded_starts, device=device, dtype=torch.long)[:, None] + (
+        torch.arange(batch * num_heads, device=device) * padded_total
+    ).view(batch, 1, num_heads, 1, 1)
+    return ValueTable(table, shapes, tuple(padded_starts), padded_total, batch, num_heads, heights, widths, row_base)
 
 
 def sample_value_table(values: ValueTable, pixel_x: Tensor, pixel_y: Tensor, attention_weights: Tensor) -> Tensor:
@@ -118,9 +133,7 @@ def sample_value_table(values: ValueTable, pixel_x: Tensor, pixel_y: Tensor, att
             f"sample_value_table: weights for batch {batch}, {num_heads} heads, {num_levels} levels; the table has "
             f"{values.batch}, {values.num_heads}, {len(values.spatial_shapes)}"
         )
-    device = values.table.device
-    heights = torch.tensor([[h] for h, _ in values.spatial_shapes], device=device, dtype=torch.float32)  # L 1
-    widths = torch.tensor([[w] for _, w in values.spatial_shapes], device=device, dtype=torch.float32)
+    heights, widths = values.heights, values.widths
     # Outside [-1, W] both corners are off the map, so clamping there changes nothing; floor is capped at W-1 so
     # the right-hand corner stays inside the border.
     x = torch.clamp(pixel_x.float(), min=torch.full_like(widths, -1.0), max=widths)
@@ -130,10 +143,7 @@ def sample_value_table(values: ValueTable, pixel_x: Tensor, pixel_y: Tensor, att
     frac_x, frac_y = x - x0, y - y0
 
     padded_width = (widths + 2).long()
-    row_base = torch.tensor(values.padded_starts, device=device, dtype=torch.long)[:, None] + (
-        torch.arange(batch * num_heads, device=device) * values.padded_total
-    ).view(batch, 1, num_heads, 1, 1)
-    top_left = row_base + (y0.long() + 1) * padded_width + (x0.long() + 1)
+    top_left = values.row_base + (y0.long() + 1) * padded_width + (x0.long() + 1)
     index = torch.stack([top_left, top_left + 1, top_left + padded_width, top_left + padded_width + 1], dim=-1)
     weights = attention_weights.float()
     upper, lower = weights * (1.0 - frac_y), weights * frac_y
@@ -290,7 +300,7 @@ class MultiScaleDeformableAttention(nn.Module):
             weights = fused[..., num_offsets:].view(batch, num_queries, heads, levels * points).softmax(-1)
             weights = weights.view(batch, num_queries, heads, levels, points)
             # Location `r + Δ / (W, H)` in the level's pixels (align_corners=False) is `r · (W, H) - 0.5 + Δ`.
-            base = reference_points.float() * level_sizes(values.spatial_shapes, query.device) - 0.5  # . Lq L 2
+            base = reference_points.float() * values.sizes - 0.5  # . Lq L 2
             pixels = base[:, :, None, :, None, :] + offsets
             sampled = sample_value_table(values, pixels[..., 0], pixels[..., 1], weights)
         out_dtype = (
