@@ -280,7 +280,7 @@ class SpatialSemanticEncoder(nn.Module):
         ):
             return cached[3]
         up_weight, up_bias = project_transposed_conv(up, matrix)  # C O 2 2
-        up_matrix = up_weight.flatten(1).t()  # (O·2·2) C, rows ordered (o, i, j)
+        up_matrix = up_weight.flatten(1).t().contiguous()  # (O·2·2) C, rows ordered (o, i, j)
         stem_matrix = matrix @ fc1.weight[:, :, 0, 0]
         total_bias = bias + up_bias + (matrix @ fc1.bias if fc1.bias is not None else 0.0)
         weights = (up_matrix, stem_matrix, total_bias)
