@@ -22,7 +22,6 @@ __all__ = [
     "ValueTable",
     "deformable_sample",
     "grid_reference_points",
-    "level_sizes",
     "level_start_indices",
     "sample_value_table",
     "value_table",
@@ -178,14 +177,9 @@ def deformable_sample(
         raise ValueError(
             f"deformable_sample: {len(spatial_shapes)} spatial shapes for {sampling_locations.shape[3]} levels"
         )
-    sizes = level_sizes(spatial_shapes, value.device)  # L 2, (W, H)
-    pixels = sampling_locations.float() * sizes[:, None, :] - 0.5  # align_corners=False pixel coordinates
-    return sample_value_table(value_table(value, spatial_shapes), pixels[..., 0], pixels[..., 1], attention_weights)
-
-
-def level_sizes(spatial_shapes: Sequence[tuple[int, int]], device: torch.device) -> Tensor:
-    """L 2 tensor of (W_l, H_l) in fp32: the (x, y) normaliser of each level."""
-    return torch.tensor([[width, height] for height, width in spatial_shapes], dtype=torch.float32, device=device)
+    values = value_table(value, spatial_shapes)
+    pixels = sampling_locations.float() * values.sizes[:, None, :] - 0.5  # align_corners=False pixel coordinates
+    return sample_value_table(values, pixels[..., 0], pixels[..., 1], attention_weights)
 
 
 class MultiScaleDeformableAttention(nn.Module):
