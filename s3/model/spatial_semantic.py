@@ -290,24 +290,17 @@ class InteractionStage(nn.Module):
     def _forward_inference(
         self, spatial: Tensor, cls_token: Tensor, patch_tokens: Tensor, reference_points: Tensor, grid: tuple[int, int]
     ) -> Tensor:
-        """`forward` without autograd, in blocks of rows: the semantic read and the first extractor's attention
-        run block by block into one new tensor, then every extractor updates it in place (`update_`)."""
+        """`forward` without autograd, in blocks of rows: the semantic read writes one new tensor block by block,
+        then every extractor updates it in place (`SpatialExtractor.update_`)."""
         blocks = inference_blocks(spatial)
-        extractors = [self.extractor, *(self.extra_extractors or ())]
-        first = extractors[0]
         if self.read_from_cls is None:
-            out = first.update_(spatial.clone(), patch_tokens, reference_points, grid, blocks)
+            out = spatial.clone()
         else:
-            norm = self.read_from_cls.norm
             semantic = self.read_from_cls.fold(cls_token, patch_tokens, spatial.dtype)
-            values = first.attn.project_values(first.feat_norm(patch_tokens), [grid])
             out = torch.empty_like(spatial)
             for rows in blocks:
-                tokens = norm(spatial[:, rows])
-                tokens += semantic.apply(tokens)
-                tokens += first.attn.attend(first.query_norm(tokens), reference_points[:, rows], values)
-                out[:, rows] = tokens
-            first.ffn.add_to_(out, first.ffn_norm, grid, blocks)
-        for extractor in extractors[1:]:
+                tokens = self.read_from_cls.norm(spatial[:, rows])
+                out[:, rows] = tokens + semantic.apply(tokens)
+        for extractor in [self.extractor, *(self.extra_extractors or ())]:
             extractor.update_(out, patch_tokens, reference_points, grid, blocks)
         return out
