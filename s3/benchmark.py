@@ -28,6 +28,17 @@ Precision = Literal["fp32", "bf16"]
 REFERENCE_ASPECT = 854 / 480  # DAVIS frames
 
 
+def cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of CPU flash attention (`Q Kᵀ` and `A V`), which torch's counter does not know and would count as 0:
+    the ViT's attention is ~97 GFLOP of S3's per-frame work at 480p."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+ATTENTION_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention_flops}
+
+
 class BenchmarkError(ValueError):
     """Bad benchmark settings (the message names the option)."""
 
@@ -48,7 +59,7 @@ class BenchmarkResult:
     ms_per_frame: float
     fps: float
     cpu_ms_per_frame: float  # process CPU time (all threads): a load-independent hint on shared machines
-    gflops_per_frame: float | None = None  # matmul/conv FLOPs per frame (torch's counter), with --flops
+    gflops_per_frame: float | None = None  # matmul/conv/attention FLOPs per frame (torch's counter), with --flops
     achieved_gflops_per_second: float | None = None
     peak_memory_mib: float | None = None  # CUDA max_memory_allocated over the run, when one preset is timed
     frame_ms: list[float] = field(default_factory=list)  # every timed step, in order (pairs up across presets)
@@ -108,7 +119,7 @@ class TimedPredictor:
         """Mean GFLOP per frame over `frames` further (untimed) steps, from torch's FLOP counter."""
         from torch.utils.flop_counter import FlopCounterMode
 
-        counter = FlopCounterMode(display=False)
+        counter = FlopCounterMode(display=False, custom_mapping=ATTENTION_FLOP_FORMULAS)
         with counter:
             for _ in range(frames):
                 self.step(timed=False)

@@ -7,7 +7,15 @@ import json
 import pytest
 import torch
 
-from s3.benchmark import BenchmarkError, BenchmarkResult, benchmark_predictor, benchmark_presets, main, paired_ratio
+from s3.benchmark import (
+    ATTENTION_FLOP_FORMULAS,
+    BenchmarkError,
+    BenchmarkResult,
+    benchmark_predictor,
+    benchmark_presets,
+    main,
+    paired_ratio,
+)
 
 
 def test_benchmark_predictor_reports_the_test_size() -> None:
@@ -35,6 +43,21 @@ def test_presets_are_interleaved_and_flops_counted(capsys) -> None:  # noqa: ANN
     assert main([*argv, "--flops", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "GFLOP/frame" in out and ", GFLOP ratio " in out and "(median of frame pairs " in out
+
+
+def test_cpu_attention_is_counted() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    # Equal head dims: CPU SDPA takes its flash kernel, which torch's own table counts as 0 FLOPs.
+    query, key, value = torch.randn(2, 3, 5, 16), torch.randn(2, 3, 7, 16), torch.randn(2, 3, 7, 16)
+    counts = []
+    for mapping in ({}, ATTENTION_FLOP_FORMULAS):
+        counter = FlopCounterMode(display=False, custom_mapping=mapping)
+        with counter:
+            torch.nn.functional.scaled_dot_product_attention(query, key, value)
+        counts.append(counter.get_total_flops())
+    # Q Kᵀ and A V: 2·(B·H)·Lq·Lk·E each
+    assert counts == [0, 2 * (2 * 6 * 5 * 7 * 16)]
 
 
 def test_paired_ratio_is_the_median_of_back_to_back_frames() -> None:
