@@ -28,7 +28,9 @@ Precision = Literal["fp32", "bf16"]
 REFERENCE_ASPECT = 854 / 480  # DAVIS frames
 
 
-def cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+def cpu_attention_flops(
+    query_shape: torch.Size, key_shape: torch.Size, value_shape: torch.Size, *args: object, **kwargs: object
+) -> int:
     """FLOPs of CPU flash attention (`Q Kᵀ` and `A V`), which torch's counter does not know and would count as 0:
     the ViT's attention is ~97 GFLOP of S3's per-frame work at 480p."""
     from torch.utils.flop_counter import sdpa_flop_count
