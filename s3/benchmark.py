@@ -21,6 +21,7 @@ from typing import Literal
 
 import torch
 
+from s3.errors import S3Error
 from s3.inference.config import inference_config
 from s3.inference.predictor import VideoPredictor
 
@@ -41,7 +42,7 @@ def cpu_attention_flops(
 ATTENTION_FLOP_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention_flops}
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(S3Error, ValueError):
     """Bad benchmark settings (the message names the option)."""
 
 

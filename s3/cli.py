@@ -68,7 +68,9 @@ def print_help() -> None:
 
 def is_user_error(error: BaseException) -> bool:
     """Errors that describe bad input (their message names the file/field): printed as one line."""
-    if isinstance(error, FileNotFoundError):
+    from s3.errors import S3Error
+
+    if isinstance(error, S3Error | FileNotFoundError):
         return True
     return isinstance(error, ValueError) and type(error).__module__.startswith("s3.")
 

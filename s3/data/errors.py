@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from s3.errors import S3Error
 
-class DataError(ValueError):
+
+class DataError(S3Error, ValueError):
     """A dataset file or field is malformed (the message names it)."""
 
 
-class DataFileNotFoundError(FileNotFoundError):
+class DataFileNotFoundError(S3Error, FileNotFoundError):
     """A file or folder the dataset needs does not exist (the message names it)."""
 
 

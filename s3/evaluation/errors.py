@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from s3.errors import S3Error
 
-class EvaluationError(ValueError):
+
+class EvaluationError(S3Error, ValueError):
     """Bad input to an evaluator or writer (wrong layout, format, size or ids)."""
 
 

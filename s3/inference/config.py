@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from s3.errors import S3Error
+
 AmpDtype = Literal["bfloat16", "float16"]
 
 
-class InferenceConfigError(ValueError):
+class InferenceConfigError(S3Error, ValueError):
     """An inference setting is out of range or unknown (the message names the field)."""
 
 

@@ -7,10 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from s3.errors import S3Error
+
 Padding = tuple[int, int, int, int]  # left, right, top, bottom
 
 
-class InferenceInputError(ValueError):
+class InferenceInputError(S3Error, ValueError):
     """A frame or mask given to the predictor has the wrong type, shape or ids (the message says which)."""
 
 

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from s3.errors import S3Error
 
-class ObjectIdError(ValueError):
+
+class ObjectIdError(S3Error, ValueError):
     """An object id is invalid (not a positive integer) or unknown to the predictor."""
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from s3.data.batch import VideoSample
+from s3.errors import S3Error
 from s3.inference.image_ops import resize_probabilities
 
 
@@ -35,7 +36,7 @@ class FramePredictor(Protocol):
     def index_mask(self, prob: Tensor) -> Tensor: ...
 
 
-class VideoSampleError(ValueError):
+class VideoSampleError(S3Error, ValueError):
     """A `VideoSample` is inconsistent (first appearances outside the video, ids absent from their mask)."""
 
 

@@ -19,6 +19,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from s3.errors import S3Error
 from s3.evaluation.palette import read_index_mask, read_palette, write_index_mask
 from s3.inference.config import inference_config
 from s3.inference.overlay import blend, write_video
@@ -26,7 +27,7 @@ from s3.inference.predictor import VideoPredictor
 from s3.inference.video_source import FrameSource
 
 
-class SegmentInputError(ValueError):
+class SegmentInputError(S3Error, ValueError):
     """Bad arguments to `s3 segment` (the message names the file or option)."""
 
 

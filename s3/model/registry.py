@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from s3.errors import S3Error
 
-class ConfigurationError(ValueError):
+
+class ConfigurationError(S3Error, ValueError):
     """An unknown preset / size / component or an impossible combination (the message says which)."""
 
 

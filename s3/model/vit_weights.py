@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3.errors import S3Error
+
 __all__ = [
     "VitWeightsError",
     "VitLoadReport",
@@ -35,7 +37,7 @@ DEPTH_ANYTHING_PREFIX = "pretrained."
 DEPTH_HEAD_PREFIX = "depth_head."
 
 
-class VitWeightsError(ValueError):
+class VitWeightsError(S3Error, ValueError):
     """A ViT checkpoint that cannot be converted or loaded; the message names the file and the keys."""
 
 

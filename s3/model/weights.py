@@ -11,10 +11,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from s3.errors import S3Error
+
 LIGHTNING_PREFIX = "network."
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(S3Error, ValueError):
     """A weights file whose keys or shapes do not fit the network."""
 
 

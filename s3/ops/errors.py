@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from s3.errors import S3Error
 
-class RunConfigError(ValueError):
+
+class RunConfigError(S3Error, ValueError):
     """A run configuration that cannot work (checked before any training starts)."""
 
 

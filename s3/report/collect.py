@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from s3.errors import S3Error
+
 # Logged dataset names -> Table 3 column groups.
 DATASET_ALIASES: dict[str, str] = {
     "mose": "MOSE",
@@ -27,7 +29,7 @@ DATASET_ALIASES: dict[str, str] = {
 MEGA_ONLY_DATASETS = {"ovis", "mose", "burst"}
 
 
-class RunCollectionError(ValueError):
+class RunCollectionError(S3Error, ValueError):
     """No runs found, or a run folder that cannot be read."""
 
 
