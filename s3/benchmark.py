@@ -243,14 +243,15 @@ def benchmark_split(
     precision: Precision = "fp32",
     inference_preset: str = "cutie",
 ) -> list[SplitBenchmarkResult]:
-    """Times every preset (random weights) over the videos of a real evaluation split at the preset's test size."""
+    """Times every preset (random weights) over the videos of a real evaluation split at the preset's test size
+    (frames resized by the reader as the official evaluation does; that resize is not timed)."""
     from pathlib import Path
 
     from s3.data.eval_dataset import VideoEvalDataset
     from s3.data.registry import EvalSpec, read_eval_dataset
     from s3.inference.fps import time_split
     from s3.model.factory import build_network
-    from s3.training.evaluation import EvaluationOptions, benchmark_family, family_config
+    from s3.training.evaluation import EvaluationOptions, benchmark_family, family_config, family_test_size
 
     if videos is not None and videos < 1:
         raise BenchmarkError(f"--videos must be >= 1, got {videos}")
@@ -258,7 +259,8 @@ def benchmark_split(
         raise BenchmarkError("--device cuda: no CUDA device is available")
     torch_device = torch.device(device)
     records = read_eval_dataset(Path(data_root), EvalSpec(name=dataset, split=split, path=dataset_path))[:videos]  # type: ignore[arg-type]
-    config = family_config(EvaluationOptions(preset=inference_preset), benchmark_family(dataset))
+    options, family = EvaluationOptions(preset=inference_preset), benchmark_family(dataset)
+    config, test_size = family_config(options, family), family_test_size(options, family)
     config = config.replace(amp=precision == "bf16", amp_dtype="bfloat16")
     results = []
     for preset in presets:
@@ -267,7 +269,7 @@ def benchmark_split(
         network = build_network(preset, network_size).to(torch_device)
         if torch_device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(torch_device)
-        timing = time_split(VideoPredictor(network, config), VideoEvalDataset(records), torch_device)
+        timing = time_split(VideoPredictor(network, config), VideoEvalDataset(records, test_size), torch_device)
         results.append(
             SplitBenchmarkResult(
                 preset=preset,

@@ -1,4 +1,9 @@
-"""Evaluation: one full video per item, as a `VideoSample` (s3/data/batch.py), at native size."""
+"""Evaluation: one full video per item, as a `VideoSample` (s3/data/batch.py), at native size or the test size.
+
+`resize_to_test_size` is the official evaluation reader's resize (Cutie/S3 `VideoReader`): frames whose shorter
+side exceeds the test size are brought to it before the network sees them (antialiased bilinear on the image, PIL
+nearest on the given masks); `original_size` keeps the native size the predictions are brought back to.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from torch.utils.data import Dataset
 from s3.data.batch import VideoSample
 from s3.data.frames import load_frames, load_record_mask
 from s3.data.index import VideoRecord
+from s3.inference.image_ops import reader_resize_size, resize_frames_for_test, resize_mask_for_test
 
 
 def take_single(batch: list[VideoSample]) -> VideoSample:
@@ -32,8 +38,11 @@ class VideoEvalDataset(Dataset):
     (LVOS) keep each object only on that frame, so dense ground truth is never fed twice.
     """
 
-    def __init__(self, videos: Sequence[VideoRecord]) -> None:
+    def __init__(self, videos: Sequence[VideoRecord], size: int | None = None) -> None:
+        """size: the test size (shorter side) frames larger than it are read at, as `resize_to_test_size`
+        does; None keeps the native size (what scoring needs: the module resizes a copy itself)."""
         self.videos = list(videos)
+        self.size = size
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -92,4 +101,26 @@ class VideoEvalDataset(Dataset):
             sample["object_seen"] = dict(record.object_seen)
         if record.object_frame_ranges:
             sample["object_frame_ranges"] = dict(record.object_frame_ranges)
-        return sample
+        return resize_to_test_size(sample, self.size)
+
+
+def resize_to_test_size(video: VideoSample, size: int | None) -> VideoSample:
+    """`video` as the official evaluation reader feeds it to the network at test size `size`.
+
+    When the frames' shorter side exceeds `size` (never upsampled), returns a copy whose `images` (T 3 H' W') are
+    resized with antialiased bilinear interpolation and whose annotated `masks` (T H' W') with PIL nearest; every
+    other entry, `original_size` included, is shared with `video`, so scoring can keep using the native ground
+    truth. Otherwise returns `video` itself.
+    """
+    height, width = video["images"].shape[-2:]
+    target = reader_resize_size(height, width, size)
+    if target is None:
+        return video
+    masks = torch.zeros((video["masks"].shape[0], *target), dtype=video["masks"].dtype)
+    for position in torch.nonzero(video["annotated"]).flatten().tolist():
+        masks[position] = resize_mask_for_test(video["masks"][position], target)
+    resized: VideoSample = {**video}  # type: ignore[typeddict-item]
+    resized["images"] = resize_frames_for_test(video["images"], target)
+    resized["masks"] = masks.to(video["masks"].device)
+    resized.pop("void", None)  # void pixels are a scoring matter, at the native size
+    return resized

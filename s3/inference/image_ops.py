@@ -1,4 +1,16 @@
-"""Frame and mask geometry for inference: padding, internal resizing and input conversion."""
+"""Frame and mask geometry for inference: padding, internal resizing, the evaluation test-size resize, input
+conversion.
+
+Two resizes live here and are not interchangeable:
+
+* the predictor's own `max_internal_size` (`internal_size`, `resize_image`, `resize_index_mask`): plain bilinear
+  and nearest-exact inside the step, for users who call the predictor directly (ARCHITECTURE.md §3.1);
+* the official evaluation protocol (`reader_resize_size`, `resize_frames_for_test`, `resize_mask_for_test`): what the
+  Cutie/S3 data reader does before the network sees a frame — torchvision's `Resize(size, BILINEAR,
+  antialias=True)` on the [0, 1] image and PIL `NEAREST` on the given masks, only when the shorter side exceeds
+  the test size (never upsampled); predictions go back to the original size by bilinear interpolation of the
+  probabilities, then argmax (`resize_probabilities`).
+"""
 
 from __future__ import annotations
 
@@ -45,6 +57,48 @@ def shorter_side_size(height: int, width: int, side: int) -> tuple[int, int]:
     """Size whose shorter side equals `side`, keeping the aspect ratio (up- or down-scaling)."""
     shorter = min(height, width)
     return int(height / shorter * side), int(width / shorter * side)
+
+
+def reader_resize_size(height: int, width: int, size: int | None) -> tuple[int, int] | None:
+    """(H', W') the official evaluation reader resizes an H W frame to, or None when it keeps it.
+
+    The reader resizes only when `size` > 0 and the shorter side exceeds it (never upsampled). The shorter
+    side becomes `size` and the longer one `int(size * longer / shorter)` (torchvision's rounding).
+    """
+    if size is None or size <= 0 or min(height, width) <= size:
+        return None
+    return scaled_size(height, width, size)
+
+
+def scaled_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """torchvision `Resize(size)`'s output size: shorter side `size`, longer `int(size * longer / shorter)`."""
+    if width <= height:
+        return int(size * height / width), size
+    return size, int(size * width / height)
+
+
+def resize_frames_for_test(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """T 3 H W (or 3 H W) float images -> the same at `size`: bilinear with antialiasing, as torchvision's
+    tensor `Resize(..., BILINEAR, antialias=True)` computes it (one call for the whole stack)."""
+    batched = images if images.dim() == 4 else images.unsqueeze(0)
+    out = F.interpolate(batched, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out if images.dim() == 4 else out[0]
+
+
+def resize_mask_for_test(mask: Tensor | np.ndarray, size: tuple[int, int]) -> Tensor:
+    """H W integer index mask -> int64 H' W' by PIL `NEAREST` (the official reader resizes the PNG with PIL).
+
+    PIL's nearest picks the same source pixel in every mode, so ids above 255 go through a 32-bit image.
+    """
+    from PIL import Image
+
+    array = mask.cpu().numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+    if array.size and (array.min() < 0 or array.max() > np.iinfo(np.int32).max):
+        raise InferenceInputError(f"mask ids must lie in 0..{np.iinfo(np.int32).max}, got {array.min()}..{array.max()}")
+    small = array.size == 0 or array.max() <= 255
+    image = Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8 if small else np.int32))  # mode L or I
+    resized = np.asarray(image.resize((size[1], size[0]), Image.Resampling.NEAREST))
+    return torch.from_numpy(resized.astype(np.int64))
 
 
 def resize_image(image: Tensor, size: tuple[int, int], *, antialias: bool = False) -> Tensor:

@@ -72,21 +72,24 @@ def propagate_video(
     """Segments every frame of `video` (the predictor is reset first).
 
     video: `images` T 3 H W in [0, 1], `masks` T H W, `object_ids`, `first_appearance`.
-    output_size: (H', W') to resize each frame's probabilities to (bilinear) before the argmax, e.g. the
-    video's `original_size`; default the images' size.
+    output_size: (H', W') to resize each frame's probabilities to (bilinear, then argmax, as the official
+    evaluation does); default the video's `original_size` (the images' size when it has none), so a video
+    brought to its test size by `s3.data.eval_dataset.resize_to_test_size` is answered at its native size.
     on_probabilities: called with (frame index, (N+1) H' W' probabilities, object ids of channels 1..N),
     e.g. to save maps for multi-scale averaging.
     Returns T H' W' int64 index masks with the video's object ids, on the CPU.
     """
     predictor.reset()
     images = video["images"]
+    if output_size is None:
+        output_size = tuple(video.get("original_size") or images.shape[-2:])  # type: ignore[assignment]
     num_frames = images.shape[0]
     masks = given_masks(video)
     predictions = []
     for t in range(num_frames):
         mask, ids = masks.get(t, (None, None))
         prob = predictor.step(images[t], mask, ids, end=t == num_frames - 1)
-        if output_size is not None and tuple(prob.shape[-2:]) != tuple(output_size):
+        if tuple(prob.shape[-2:]) != tuple(output_size):
             prob = resize_probabilities(prob, output_size)
         if on_probabilities is not None:
             on_probabilities(t, prob, list(getattr(predictor, "object_ids", [])))

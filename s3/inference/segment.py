@@ -22,6 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from s3.errors import S3Error
 from s3.evaluation.palette import read_index_mask, read_palette, write_index_mask
 from s3.inference.config import inference_config
+from s3.inference.image_ops import (
+    as_image_tensor,
+    reader_resize_size,
+    resize_frames_for_test,
+    resize_mask_for_test,
+    resize_probabilities,
+)
 from s3.inference.overlay import blend, write_video
 from s3.inference.predictor import VideoPredictor
 from s3.inference.video_source import FrameSource
@@ -45,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", default="base", help="network size: base, small or tiny (default base)")
     parser.add_argument("--inference-preset", default="cutie", help="memory policy preset (default cutie)")
     parser.add_argument(
-        "--max-internal-size", type=int, default=480, help="process at this shorter side if larger (-1: native)"
+        "--test-size",
+        "--max-internal-size",
+        dest="test_size",
+        type=int,
+        default=480,
+        help="frames whose shorter side is larger are resized to it as the official evaluation does "
+        "(antialiased bilinear, mask PIL-nearest; outputs at the native size); -1: native",
     )
     parser.add_argument("--long-term", action="store_true", help="long-term memory (long videos)")
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
@@ -94,7 +107,7 @@ def segment(args: argparse.Namespace) -> int:
     mask, object_ids = load_mask(mask_path, tuple(source.size), args.objects)
     palette = read_palette(mask_path)
 
-    overrides: dict[str, object] = {"max_internal_size": args.max_internal_size}
+    overrides: dict[str, object] = {"max_internal_size": -1}  # resized here, as the official reader does
     if args.flip:
         overrides["flip_aug"] = True
     if args.long_term:
@@ -119,6 +132,11 @@ def segment(args: argparse.Namespace) -> int:
     output = Path(args.output)
     mask_dir = output / "masks"
     mask_dir.mkdir(parents=True, exist_ok=True)
+    native = tuple(source.size)
+    target = reader_resize_size(*native, args.test_size)
+    given_mask = torch.from_numpy(mask.astype(np.int64))
+    if target is not None:
+        given_mask = resize_mask_for_test(given_mask, target)
     passes = [range(args.frame, len(source))]
     if args.frame > 0:
         passes.append(range(args.frame, -1, -1))
@@ -130,9 +148,13 @@ def segment(args: argparse.Namespace) -> int:
             predictor.reset()
             progress.update(task, description="forward" if number == 0 else "backward")
             for position, t in enumerate(frames):
-                frame = torch.from_numpy(source.read(t))
-                given = torch.from_numpy(mask.astype(np.int64)) if position == 0 else None
+                frame = as_image_tensor(torch.from_numpy(source.read(t)), predictor.device)
+                if target is not None:
+                    frame = resize_frames_for_test(frame, target)
+                given = given_mask if position == 0 else None
                 prob = predictor.step(frame, given, object_ids if position == 0 else None, end=t == frames[-1])
+                if target is not None:
+                    prob = resize_probabilities(prob, native)
                 if number == 0 or position > 0:
                     index = predictor.index_mask(prob).cpu().numpy().astype(np.uint8)
                     write_index_mask(mask_dir / f"{source.names[t]}.png", index, palette)

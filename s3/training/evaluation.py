@@ -46,11 +46,15 @@ def benchmark_family(dataset: str | None) -> str:
 
 
 def family_config(options: EvaluationOptions, family: str) -> InferenceConfig:
-    """The inference config of one benchmark family, with the test size as `max_internal_size`."""
+    """The inference config (memory policy) of one benchmark family; the test size is `family_test_size`'s."""
     overrides = {k: v for k, v in options.datasets.get(family, {}).items() if k != "size"}
-    config = inference_config(options.preset, family if family in _KNOWN_FAMILIES else None, **overrides)
-    size = options.size or options.datasets.get(family, {}).get("size") or evaluation_size(options.preset, family)
-    return config.replace(max_internal_size=size) if size else config
+    return inference_config(options.preset, family if family in _KNOWN_FAMILIES else None, **overrides)
+
+
+def family_test_size(options: EvaluationOptions, family: str) -> int | None:
+    """Shorter side the frames of a benchmark family are read at (`s3.data.eval_dataset.resize_to_test_size`:
+    the official reader's antialiased resize, never upsampling), or None for the native size."""
+    return options.size or options.datasets.get(family, {}).get("size") or evaluation_size(options.preset, family)
 
 
 _KNOWN_FAMILIES = ("davis", "youtube-vos", "mose", "lvos", "burst")

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from s3.data.batch import ClipBatch, VideoSample
+from s3.data.eval_dataset import resize_to_test_size
 from s3.inference.predictor import VideoPredictor
 from s3.inference.propagation import propagate_video
 from s3.metrics.vos_metric import VOSMetric
@@ -19,6 +20,7 @@ from s3.training.evaluation import (
     benchmark_family,
     copy_given_masks,
     family_config,
+    family_test_size,
     output_folder,
     split_label,
     writer_benchmark,
@@ -182,8 +184,13 @@ class S3Module(pl.LightningModule):
         return self._predictors[family]
 
     def segment_video(self, video: VideoSample) -> Tensor:
-        """T H W int64 index masks (original ids, native size) for an evaluation video, on the CPU."""
-        return propagate_video(self.predictor(video.get("dataset")), video)
+        """T H W int64 index masks (original ids, native size) for an evaluation video, on the CPU.
+
+        The frames are brought to the family's test size as the official evaluation reader does and the
+        probabilities back to the native size before the argmax (`resize_to_test_size`, `propagate_video`).
+        """
+        size = family_test_size(self.evaluation, benchmark_family(video.get("dataset")))
+        return propagate_video(self.predictor(video.get("dataset")), resize_to_test_size(video, size))
 
     def validation_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         return self._score_video(batch, dataloader_idx)

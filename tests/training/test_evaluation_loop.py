@@ -14,6 +14,7 @@ from s3.training.evaluation import (
     benchmark_family,
     copy_given_masks,
     family_config,
+    family_test_size,
     writer_benchmark,
 )
 
@@ -72,7 +73,10 @@ def test_copy_baseline_and_benchmark_mapping() -> None:
     assert copied[:, 0, 0].tolist() == [1, 1, 1, 1] and copied[:, 1, 1].tolist() == [0, 0, 5, 5]
     assert benchmark_family("youtube2019") == "youtube-vos" and benchmark_family("davis2016") == "davis"
     assert writer_benchmark("davis", "test-dev") == "davis-testdev" and writer_benchmark("lvos", "test") == "lvos-test"
-    config = family_config(EvaluationOptions(preset="cutie"), "lvos")
-    assert config.use_long_term and config.max_internal_size == 480
-    config = family_config(EvaluationOptions(preset="cutie", size=600, datasets={"davis": {"mem_every": 3}}), "davis")
-    assert config.max_internal_size == 600 and config.mem_every == 3
+    options = EvaluationOptions(preset="cutie")
+    config = family_config(options, "lvos")
+    # the test size is the reader's resize (resize_to_test_size), not the predictor's internal one
+    assert config.use_long_term and family_test_size(options, "lvos") == 480 and config.max_internal_size == -1
+    options = EvaluationOptions(preset="cutie", size=600, datasets={"davis": {"mem_every": 3}})
+    config = family_config(options, "davis")
+    assert family_test_size(options, "davis") == 600 and config.mem_every == 3 and config.max_internal_size == -1
