@@ -94,7 +94,7 @@ def build_network(
 
         load_vit_weights(encoder.vit_module, vit_weights)
     network = use_onednn_linears(VOSNetwork(encoder, **args))
-    network.preset, network.components = preset, chosen
+    network.preset, network.components, network.size = preset, chosen, size
     if weights is not None:
         load_network_weights(network, weights, strict=strict)
     return network

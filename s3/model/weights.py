@@ -5,6 +5,8 @@ Conversions are pure `state_dict -> state_dict` functions; loading is strict and
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,7 +19,11 @@ LIGHTNING_PREFIX = "network."
 
 
 class WeightsMismatchError(S3Error, ValueError):
-    """A weights file whose keys or shapes do not fit the network."""
+    """A weights file whose keys or shapes do not fit the network (or that is no weights file at all)."""
+
+
+class NonFiniteWeightsError(WeightsMismatchError):
+    """A weights file or checkpoint holding NaN/inf tensors."""
 
 
 def read_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -27,16 +33,76 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     a dict with a `model` entry, a Lightning checkpoint (`state_dict` with `network.` prefixes) or our exported
     weights-only file.
     """
+    return read_weights_file(path)[0]
+
+
+def read_weights_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """`read_state_dict` plus what the file says about its network: `{"preset": ..., "size": ...}` where known
+    (exports and Lightning checkpoints record them; plain state_dicts do not)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means "not a weights file"
-        raise WeightsMismatchError(f"{path}: cannot be read as a PyTorch weights file ({error})") from error
+    obj = load_weights_object(path)
     if not isinstance(obj, Mapping):
-        raise WeightsMismatchError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
-    return extract_network_state(obj, source=str(path))
+        raise WeightsMismatchError(f"{path} is not a torch checkpoint / state dict (it holds a {type(obj).__name__})")
+    return extract_network_state(obj, source=str(path)), network_identity(obj)
+
+
+def load_weights_object(path: Path) -> object:
+    """`torch.load` of a weights file, with one-line errors instead of torch's paragraphs."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) and is_torch_archive(path):
+            # Full unpickling could run code from the file: never done for weights, `s3 export` does it knowingly.
+            raise WeightsMismatchError(
+                f"{path}: a torch checkpoint holding Python objects beyond tensors; write its weights with "
+                "`s3 export CHECKPOINT OUT.pth` and load OUT.pth"
+            ) from error
+        raise WeightsMismatchError(f"{path} is not a torch checkpoint / state dict") from error
+    except Exception as error:  # noqa: BLE001 - any failure means "not a weights file"
+        raise WeightsMismatchError(f"{path} is not a torch checkpoint / state dict") from error
+
+
+def is_torch_archive(path: Path) -> bool:
+    """True for files written by `torch.save` (a zip archive with a `data.pkl` record)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+
+
+def network_identity(obj: Mapping) -> dict[str, str]:
+    """Preset and size recorded in a checkpoint-like mapping (export entries or Lightning hyper-parameters)."""
+    sources = [obj, obj.get("hyper_parameters")]
+    found: dict[str, str] = {}
+    for source in sources:
+        if not isinstance(source, Mapping):
+            continue
+        for field in ("preset", "size"):
+            value = source.get(field)
+            if isinstance(value, str) and field not in found:
+                found[field] = value
+    return found
+
+
+def nonfinite_tensor_names(state: Mapping[str, object]) -> list[str]:
+    """Names of the floating-point tensors in `state` holding NaN or inf."""
+    return [
+        name
+        for name, value in state.items()
+        if isinstance(value, Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
+
+
+def check_finite(state: Mapping[str, object], source: str) -> None:
+    """Refuses weights with NaN/inf: they come from a diverged run and would only produce garbage masks."""
+    bad = nonfinite_tensor_names(state)
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{source}: {len(bad)} of {len(state)} tensors hold NaN/inf (e.g. {bad[0]}); these weights come from "
+            "a diverged run, use an earlier checkpoint"
+        )
 
 
 def extract_network_state(obj: Mapping, source: str = "checkpoint") -> dict[str, Tensor]:
@@ -75,8 +141,16 @@ def _new_channel(weight: Tensor, zero_init: bool) -> Tensor:
     return extra
 
 
-def check_compatible(network: nn.Module, state: Mapping[str, Tensor], source: str, *, strict: bool = True) -> None:
-    """Raises `WeightsMismatchError` listing missing / unexpected keys and shape mismatches."""
+def check_compatible(
+    network: nn.Module,
+    state: Mapping[str, Tensor],
+    source: str,
+    *,
+    strict: bool = True,
+    identity: Mapping[str, str] | None = None,
+) -> None:
+    """Raises `WeightsMismatchError`: for weights of another preset or size, one line saying which (from the file's
+    record, else recognised by its shapes); otherwise the missing / unexpected keys and shape mismatches."""
     own = network.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -92,8 +166,44 @@ def check_compatible(network: nn.Module, state: Mapping[str, Tensor], source: st
         problems.append(f"unexpected keys ({len(unexpected)}): {_preview(unexpected)}")
     if wrong_shape:
         problems.append(f"shape mismatches ({len(wrong_shape)}): {_preview(wrong_shape)}")
-    if problems:
-        raise WeightsMismatchError(f"{source} does not fit the network: " + "; ".join(problems))
+    if not problems:
+        return
+    wanted = {"preset": getattr(network, "preset", None), "size": getattr(network, "size", None)}
+    found = dict(identity or {}) or recognise_network(state, wanted)
+    differs = [f for f in ("preset", "size") if found.get(f) and wanted[f] and found[f] != wanted[f]]
+    if differs:
+        have = ", ".join(f"{f} {found[f]}" for f in differs)
+        asked = ", ".join(f"{f} {wanted[f]}" for f in differs)
+        raise WeightsMismatchError(f"{source}: this checkpoint is {have}, the config asks for {asked}")
+    raise WeightsMismatchError(f"{source} does not fit the network: " + "; ".join(problems))
+
+
+def shapes_match(state: Mapping[str, Tensor], reference: Mapping[str, Tensor]) -> bool:
+    return set(state) == set(reference) and all(tuple(state[k].shape) == tuple(reference[k].shape) for k in reference)
+
+
+def recognise_network(state: Mapping[str, Tensor], wanted: Mapping[str, str | None]) -> dict[str, str]:
+    """The (preset, size) whose network has exactly the keys and shapes of `state` (built on the meta device,
+    no memory), among those differing from the configured network in one field; `{}` when none fits."""
+    from s3.model.factory import build_network
+    from s3.model.registry import PRESETS, SIZES
+
+    preset, size = wanted.get("preset"), wanted.get("size")
+    # One field differs at a time: the preset's other sizes, then the other presets at this size.
+    candidates = [(preset, other) for other in SIZES if other != size and preset in PRESETS]
+    candidates += [(other, size) for other in PRESETS if other != preset and size in SIZES]
+    for candidate_preset, candidate_size in candidates:
+        try:
+            with torch.device("meta"):
+                candidate = build_network(candidate_preset, candidate_size)
+        except Exception:  # noqa: BLE001, S112 - a candidate that cannot be built is simply not the answer
+            continue
+        converted = state
+        if not getattr(candidate, "single_object", False):
+            converted = single_to_multi_object(state, getattr(candidate, "sensory_dim", 256))
+        if shapes_match(converted, candidate.state_dict()):
+            return {"preset": candidate_preset, "size": candidate_size}
+    return {}
 
 
 def _preview(items: list[str], limit: int = 12) -> str:
@@ -104,10 +214,19 @@ def _preview(items: list[str], limit: int = 12) -> str:
 def load_network_weights(
     network: nn.Module, weights: str | Path | Mapping[str, Tensor], *, strict: bool = True
 ) -> None:
-    """Loads a weights file (or state_dict) into `network`, converting single-object checkpoints first."""
+    """Loads a weights file (or state_dict) into `network`, converting single-object checkpoints first.
+
+    Refuses files that are no checkpoint, weights with NaN/inf, and weights of another preset or size (saying
+    which) with one-line `WeightsMismatchError`s.
+    """
     source = str(weights) if isinstance(weights, str | Path) else "state_dict"
-    state = read_state_dict(weights) if isinstance(weights, str | Path) else dict(weights)
+    identity: dict[str, str] = {}
+    if isinstance(weights, str | Path):
+        state, identity = read_weights_file(weights)
+    else:
+        state = dict(weights)
+    check_finite(state, source)
     if not getattr(network, "single_object", False):
         state = single_to_multi_object(state, getattr(network, "sensory_dim", 256))
-    check_compatible(network, state, source, strict=strict)
+    check_compatible(network, state, source, strict=strict, identity=identity)
     network.load_state_dict(state, strict=strict)

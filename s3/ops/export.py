@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from s3.model.weights import extract_network_state
+from s3.model.weights import check_finite, extract_network_state
 from s3.ops.checkpoints import read_checkpoint_metadata
 from s3.ops.errors import RunConfigError
 
@@ -42,6 +42,7 @@ def export_weights(checkpoint: str | Path, output: str | Path) -> Path:
     network = extract_network_state(state, source=str(checkpoint))
     if not network:
         raise RunConfigError(f"{checkpoint}: no `network.` weights in its state_dict")
+    check_finite(network, str(checkpoint))
     hparams = metadata["hyper_parameters"]
     payload = {
         "network": {k: v.detach().clone().contiguous() for k, v in network.items()},

@@ -15,6 +15,7 @@ from s3.inference.predictor import VideoPredictor
 from s3.inference.propagation import propagate_video
 from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network
+from s3.ops.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
     benchmark_family,
@@ -79,6 +80,8 @@ class S3Module(pl.LightningModule):
         lr_milestones: steps at which the lr is multiplied by `lr_gamma` (MultiStepLR, stepped per iteration).
         lr_gamma: lr decay factor.
         evaluation: how validate / test / predict run the inference engine (memory policy, test size, outputs).
+        max_bad_steps: training steps with a non-finite loss or gradient norm whose update is dropped (with a
+            warning) before the run stops; 0 stops at the first (see `s3.ops.nonfinite.NonFiniteGuard`).
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class S3Module(pl.LightningModule):
         lr_milestones: list[int] | None = None,
         lr_gamma: float = 0.1,
         evaluation: EvaluationOptions | None = None,
+        max_bad_steps: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -124,10 +128,16 @@ class S3Module(pl.LightningModule):
         self._metrics: dict[int, tuple[str, VOSMetric, VOSMetric]] = {}
         self._predictors: dict[str, VideoPredictor] = {}
         self._writers: dict[int, Any] = {}
+        self.nonfinite_guard = NonFiniteGuard(max_bad_steps)
+
+    def configure_callbacks(self) -> list[pl.Callback]:
+        """Built-in callbacks: the non-finite guard protects every run, whatever its config lists."""
+        return [self.nonfinite_guard]
 
     # ----------------------------------------------------------------------------------------------- training
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:
         losses = self.clip_losses(batch)
+        self.nonfinite_guard.record_losses(losses)
         batch_size = batch["images"].shape[0]
         self.log("train/loss", losses["total_loss"], prog_bar=True, batch_size=batch_size)
         for name, value in losses.items():
