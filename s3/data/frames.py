@@ -11,8 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.index import VideoRecord
-
-INDEX_MASK_MODES = ("P", "L")
+from s3.io.palette import INDEX_MODES
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -39,7 +38,7 @@ def load_index_mask(path: str | Path, size_hw: tuple[int, int] | None = None) ->
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode not in INDEX_MASK_MODES:
+            if image.mode not in INDEX_MODES:
                 raise DataError(f"{path}: mask mode {image.mode!r}, expected a paletted ('P') or 'L' index PNG")
             if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
                 image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)

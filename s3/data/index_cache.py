@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from s3.data.index import VideoRecord
+from s3.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,8 @@ def cached_index(
         logger.warning("%s: unreadable index cache (%s); rebuilding", path, error)
     records = build()
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with tmp.open("wb") as handle:
+        with atomic_path(path) as temporary, temporary.open("wb") as handle:
             pickle.dump(records, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
     except OSError as error:
         logger.warning("could not write the index cache %s (%s); continuing without it", path, error)
     return records

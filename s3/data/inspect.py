@@ -26,8 +26,9 @@ from s3.data.clip_dataset import ClipRequest
 from s3.data.errors import DataError
 from s3.data.frames import load_record_mask
 from s3.data.index import VideoRecord
-from s3.data.palette import voc_palette
 from s3.data.sampling import dataset_max_skip
+from s3.io.atomic import atomic_path
+from s3.io.palette import voc_palette
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -170,10 +171,8 @@ def write_contact_sheet(datamodule, path: Path, clips: int, max_skip: int, seed:
         item = dataset[ClipRequest(int(rng.integers(len(dataset))), max_skip, int(rng.integers(2**31)))]
         images, masks, selector = item["images"].numpy(), item["masks"].numpy(), item["selector"].numpy()
         rows.append(np.concatenate([_overlay(images[t], masks[t], selector) for t in range(len(images))], axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    Image.fromarray(np.concatenate(rows, axis=0)).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        Image.fromarray(np.concatenate(rows, axis=0)).save(temporary, format="PNG")
 
 
 def _line(text: str) -> None:

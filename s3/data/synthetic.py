@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from s3.data.palette import index_mask_to_image
+from s3.io.atomic import replace_directory
+from s3.io.palette import index_mask_image
 
 MARKER_FILE = "synthetic.json"
 SHAPE_KINDS = ("ellipse", "polygon", "star", "rectangle", "blob")
@@ -257,7 +258,7 @@ def _write_video(folder: Path, name: str, frames: np.ndarray, masks: np.ndarray,
     mask_dir.mkdir(parents=True)
     for t in range(frames.shape[0]):
         Image.fromarray(frames[t]).save(image_dir / f"{t:05d}.jpg", quality=quality)
-        index_mask_to_image(masks[t]).save(mask_dir / f"{t:05d}.png")
+        index_mask_image(masks[t]).save(mask_dir / f"{t:05d}.png")  # inside the staging folder: no temporary
 
 
 def generate_synthetic_davis(
@@ -312,20 +313,10 @@ def generate_synthetic_davis(
                     progress(done, total)
             (staging / "ImageSets" / "2017" / f"{split}.txt").write_text("\n".join(names) + "\n")
         (staging / MARKER_FILE).write_text(json.dumps(asdict(spec), indent=2) + "\n")
-        _swap_into_place(staging, root)
+        replace_directory(staging, root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return root
-
-
-def _swap_into_place(staging: Path, root: Path) -> None:
-    if not root.exists():
-        os.replace(staging, root)
-        return
-    retired = root.parent / f".{root.name}.old-{os.getpid()}"
-    os.replace(root, retired)
-    os.replace(staging, root)
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def _read_marker(root: Path) -> dict | None:

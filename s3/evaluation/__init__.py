@@ -14,15 +14,13 @@ from s3.evaluation.davis import (
     per_sequence_csv_text,
     write_csvs,
 )
-from s3.evaluation.errors import EvaluationError, MaskFormatError, MissingFileError
-from s3.evaluation.palette import read_index_mask, write_index_mask
+from s3.evaluation.errors import EvaluationError, MissingFileError
 
 __all__ = [
     "DavisEvaluation",
     "DavisSequence",
     "EvaluationError",
     "EvaluationOptions",
-    "MaskFormatError",
     "MissingFileError",
     "SequenceScores",
     "discover_sequences",
@@ -30,7 +28,5 @@ __all__ = [
     "evaluate_sequence",
     "global_csv_text",
     "per_sequence_csv_text",
-    "read_index_mask",
     "write_csvs",
-    "write_index_mask",
 ]

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from s3.errors import S3Error
 from s3.evaluation.davis import (
     PER_SEQUENCE_COLUMNS,
     DavisEvaluation,
@@ -27,7 +28,6 @@ from s3.evaluation.davis import (
     evaluate_davis,
     write_csvs,
 )
-from s3.evaluation.errors import EvaluationError
 from s3.evaluation.lvos import (
     LVOS_PER_SEQUENCE_COLUMNS,
     LVOS_SETS,
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_davis(args, console)
         if args.benchmark == "lvos":
             return run_lvos(args, console)
-    except (EvaluationError, FileNotFoundError, NotADirectoryError) as error:
+    except (S3Error, FileNotFoundError, NotADirectoryError) as error:  # S3Error: mask files too (s3.io)
         print(f"s3 eval: error: {error}", file=sys.stderr)
         return 2
     raise AssertionError(f"unhandled benchmark {args.benchmark}")  # argparse restricts the choices

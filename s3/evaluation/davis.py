@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from s3.evaluation.atomic import write_text_atomic
 from s3.evaluation.errors import EvaluationError, MissingFileError
-from s3.evaluation.palette import read_index_mask
+from s3.io.atomic import write_text_atomic
+from s3.io.palette import read_index_mask
 from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS, DavisGlobal, ObjectResult, davis_global
 from s3.metrics.boundary import DEFAULT_BOUND_TH
 from s3.metrics.statistics import DecayIndexMode

@@ -11,7 +11,3 @@ class EvaluationError(S3Error, ValueError):
 
 class MissingFileError(EvaluationError, FileNotFoundError):
     """A file or folder the protocol requires does not exist."""
-
-
-class MaskFormatError(EvaluationError):
-    """A mask file is not a single-channel index PNG of the expected size."""

@@ -31,10 +31,10 @@ import numpy as np
 
 from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.readers.lvos import load_lvos_meta
-from s3.evaluation.atomic import write_text_atomic
 from s3.evaluation.davis import csv_paths, csv_text, format_csv_value, run_jobs
 from s3.evaluation.errors import EvaluationError, MissingFileError
-from s3.evaluation.palette import read_index_mask
+from s3.io.atomic import write_text_atomic
+from s3.io.palette import read_index_mask
 from s3.metrics.boundary import DEFAULT_BOUND_TH
 from s3.metrics.statistics import object_statistics
 from s3.metrics.video import frame_scores

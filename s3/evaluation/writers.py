@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import zipfile
 from abc import ABC, abstractmethod
@@ -41,9 +40,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from s3.evaluation.atomic import atomic_path, write_text_atomic
 from s3.evaluation.errors import EvaluationError, MissingFileError
-from s3.evaluation.palette import write_index_mask
+from s3.io.atomic import atomic_path, replace_directory, write_text_atomic
+from s3.io.palette import write_index_mask
 
 Benchmark = Literal["davis", "davis-testdev", "youtube-vos", "mose", "lvos", "lvos-test", "burst"]
 PARTIAL_DIR = ".partial"
@@ -166,11 +165,7 @@ class PngFolderWriter(SubmissionWriter):
         write_index_mask(self._partial_dir(video) / f"{frame}.png", mask, palette)
 
     def _publish(self, video: str) -> None:
-        final = self.video_dir(video)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            shutil.rmtree(final)  # an explicit re-run of a finished video replaces it
-        os.replace(self._partial_dir(video), final)
+        replace_directory(self._partial_dir(video), self.video_dir(video))  # a re-run replaces a finished video
 
     def published_videos(self) -> list[str]:
         folder = self.root / self.prefix

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from s3.errors import S3Error
-from s3.evaluation.palette import read_index_mask, read_palette, write_index_mask
 from s3.inference.config import inference_config
 from s3.inference.image_ops import (
     as_image_tensor,
@@ -32,6 +31,7 @@ from s3.inference.image_ops import (
 from s3.inference.overlay import blend, write_video
 from s3.inference.predictor import VideoPredictor
 from s3.inference.video_source import FrameSource
+from s3.io.palette import read_index_mask, read_palette, write_index_mask
 
 
 class SegmentInputError(S3Error, ValueError):

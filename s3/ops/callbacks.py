@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
-from s3.data.palette import voc_palette
+from s3.io.atomic import atomic_path
+from s3.io.palette import voc_palette
 
 
 class TrainingStatusLogger(Callback):
@@ -89,7 +89,7 @@ class StepSeeding(Callback):
 
 def overlay_masks(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """image: H W 3 uint8; mask: H W index mask -> H W 3 uint8 with objects tinted in the DAVIS palette."""
-    colours = voc_palette(256).reshape(-1, 3).astype(np.float32)
+    colours = voc_palette(256).astype(np.float32)
     tinted = image.astype(np.float32)
     objects = mask > 0
     tinted[objects] = (1 - alpha) * tinted[objects] + alpha * colours[mask[objects] % 256]
@@ -162,17 +162,6 @@ class MaskOverlayLogger(Callback):
         if not wandb_loggers:
             folder = Path(trainer.log_dir or trainer.default_root_dir) / "overlays"
             for name, grid in self.grids:
-                write_png_atomic(folder / f"step{trainer.global_step:07d}_{name}.png", grid)
+                with atomic_path(folder / f"step{trainer.global_step:07d}_{name}.png") as temporary:
+                    Image.fromarray(grid).save(temporary, format="PNG")
         self.grids = []
-
-
-def write_png_atomic(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        Image.fromarray(image).save(temporary, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

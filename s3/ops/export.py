@@ -10,13 +10,13 @@ The output is `{"network": state_dict, "preset": ..., "size": ..., "global_step"
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from s3.io.atomic import atomic_path
 from s3.model.weights import check_finite, extract_network_state
 from s3.ops.checkpoints import read_checkpoint_metadata
 from s3.ops.errors import RunConfigError
@@ -50,15 +50,8 @@ def export_weights(checkpoint: str | Path, output: str | Path) -> Path:
         "size": hparams.get("size"),
         "global_step": metadata["global_step"],
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    os.close(handle)
-    try:
+    with atomic_path(output) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return output
 
 

@@ -9,10 +9,9 @@ W&B project) and prints the Markdown.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
+from s3.io.atomic import atomic_path, write_text_atomic
 from s3.report.collect import collect_runs
 from s3.report.table import build_rows, render_chart, render_markdown
 
@@ -28,28 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def run_ablation(args: argparse.Namespace) -> int:
     runs = collect_runs(args.runs)
     rows = build_rows(runs, args.training, args.test_size)
     markdown = render_markdown(rows, args.training, args.test_size)
     output = args.output or (Path(args.runs) if Path(args.runs).is_dir() else Path("."))
     stem = f"ablation_{args.training}_{args.test_size}"
-    write_atomic(output / f"{stem}.md", lambda p: Path(p).write_text(markdown))
-    write_atomic(
-        output / f"{stem}.png", lambda p: render_chart(rows, p, f"{args.training}, test size {args.test_size}")
-    )
+    write_text_atomic(output / f"{stem}.md", markdown)
+    with atomic_path(output / f"{stem}.png") as temporary:  # matplotlib picks the format from the suffix
+        render_chart(rows, temporary, f"{args.training}, test size {args.test_size}")
     print(markdown)
     print(f"wrote {output / stem}.md and .png")
     return 0

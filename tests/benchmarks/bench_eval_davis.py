@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from s3.evaluation.davis import discover_sequences, evaluate_davis, global_csv_text, per_sequence_csv_text
-from s3.evaluation.palette import write_index_mask
+from s3.io.palette import write_index_mask
 from s3.metrics.aggregate import ObjectResult, davis_global
 from s3.metrics.video import ObjectStatistics
 

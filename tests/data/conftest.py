@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.data.palette import index_mask_to_image
 from s3.data.synthetic import generate_synthetic_davis
+from s3.io.palette import index_mask_image
 
 TINY_SYNTHETIC = {"seed": 3, "num_train": 4, "num_val": 2, "num_frames": 10, "height": 48, "width": 64}
 
@@ -38,4 +38,4 @@ def write_vos_video(
         (mask_root / name).mkdir(parents=True, exist_ok=True)
         positions = mask_positions if mask_positions is not None else range(len(masks))
         for t in positions:
-            index_mask_to_image(masks[t]).save(mask_root / name / f"{stems[t]}.png")
+            index_mask_image(masks[t]).save(mask_root / name / f"{stems[t]}.png")

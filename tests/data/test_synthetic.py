@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.data.palette import DAVIS_PALETTE
 from s3.data.synthetic import (
     SyntheticSpec,
     ensure_synthetic_davis,
     generate_synthetic_davis,
     render_synthetic_video,
 )
+from s3.io.palette import DAVIS_PALETTE
 from tests.data.conftest import TINY_SYNTHETIC
 
 

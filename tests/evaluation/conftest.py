@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s3.evaluation.palette import write_index_mask
+from s3.io.palette import write_index_mask
 from tests.osvos_scenarios import load_sequence, make_prediction
 
 OSVOS_SEQUENCES = ("bike-packing", "dogs-jump", "judo", "shooting")

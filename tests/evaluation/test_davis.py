@@ -11,7 +11,7 @@ from PIL import Image
 
 from s3.evaluation import EvaluationOptions, evaluate_davis, write_csvs
 from s3.evaluation.cli import main
-from s3.evaluation.palette import write_index_mask
+from s3.io.palette import write_index_mask
 
 SCENARIOS = ("identity", "lag1", "drop_last_object", "all_background")
 

@@ -35,7 +35,7 @@ from s3.evaluation.lvos import (
     temporal_variation,
     write_lvos_csvs,
 )
-from s3.evaluation.palette import write_index_mask
+from s3.io.palette import write_index_mask
 
 HEIGHT, WIDTH = 24, 32
 BOXES = {  # (video, id) -> rows, cols of the object's GT

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.data.palette import DAVIS_PALETTE
 from s3.data.video_file import open_video
-from s3.evaluation.palette import read_index_mask, read_palette
 from s3.inference.segment import main
+from s3.io.palette import DAVIS_PALETTE, read_index_mask, read_palette
 
 FAST = ["--size", "tiny", "--max-internal-size", "64"]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.evaluation import png_decode
-from s3.evaluation.palette import read_index_mask, write_index_mask
-from s3.evaluation.png_decode import decode_index_png
+from s3.io import png_decode
+from s3.io.palette import read_index_mask, write_index_mask
+from s3.io.png_decode import decode_index_png
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

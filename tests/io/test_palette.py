@@ -1,4 +1,4 @@
-"""Index-mask PNG reading (P/L only, clear errors) and atomic paletted writing."""
+"""Index-mask PNG reading (P/L only, clear errors), atomic paletted writing and the DAVIS palette."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.data.palette import DAVIS_PALETTE
-from s3.evaluation.errors import MaskFormatError, MissingFileError
-from s3.evaluation.palette import read_index_mask, read_palette, write_index_mask
+from s3.io.errors import MaskFileNotFoundError, MaskFormatError
+from s3.io.palette import DAVIS_PALETTE, palette_colours, read_index_mask, read_palette, voc_palette, write_index_mask
 
 
 def test_round_trip_keeps_ids_and_uses_the_davis_palette(tmp_path: Path) -> None:
@@ -33,9 +32,9 @@ def test_grayscale_is_accepted_and_rgb_rejected(tmp_path: Path) -> None:
 
 
 def test_missing_unreadable_and_wrong_size(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.png: file not found"):
+    with pytest.raises(MaskFileNotFoundError, match="nope.png: file not found"):
         read_index_mask(tmp_path / "nope.png")
-    assert issubclass(MissingFileError, ValueError)
+    assert issubclass(MaskFileNotFoundError, FileNotFoundError) and issubclass(MaskFileNotFoundError, ValueError)
     (tmp_path / "junk.png").write_bytes(b"not a png")
     with pytest.raises(MaskFormatError, match="junk.png: not a readable image"):
         read_index_mask(tmp_path / "junk.png")
@@ -66,3 +65,24 @@ def test_failed_write_leaves_neither_target_nor_temporary(tmp_path: Path, monkey
         write_index_mask(target, np.zeros((3, 3), dtype=np.uint8))
     assert target.read_bytes() == before  # the old complete file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["00000.png"]
+
+
+def test_davis_palette_colours_and_short_palettes() -> None:
+    colours = voc_palette(8)
+    assert colours.tolist() == [
+        [0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [0, 0, 128], [128, 0, 128], [0, 128, 128], [128, 128, 128]
+    ]  # fmt: skip
+    assert voc_palette()[255].tolist() == [224, 224, 192] and len(DAVIS_PALETTE) == 768
+    np.testing.assert_array_equal(palette_colours(), voc_palette())
+    short = palette_colours(bytes([1, 2, 3, 4, 5, 6]))  # a 2-colour palette from some input PNG
+    assert short.shape == (256, 3) and short[1].tolist() == [4, 5, 6] and not short[2:].any()
+
+
+def test_custom_palette_round_trip(tmp_path: Path) -> None:
+    palette = bytes(range(256)) * 3
+    mask = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    path = write_index_mask(tmp_path / "m.png", mask, palette)
+    assert read_palette(path)[:768] == palette
+    np.testing.assert_array_equal(read_index_mask(path, expected_hw=(3, 4)), mask)
+    Image.fromarray(mask, mode="L").save(tmp_path / "gray.png")
+    assert read_palette(tmp_path / "gray.png") is None

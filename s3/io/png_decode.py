@@ -1,4 +1,4 @@
-"""A fast path for the only PNGs evaluation reads in bulk: 8-bit, non-interlaced palette or grayscale masks.
+"""A fast path for the only PNGs S3 reads in bulk: 8-bit, non-interlaced palette or grayscale index masks.
 
 Decoding a 480p mask with PIL costs about a millisecond, nearly all of it zlib inflating ~400 KB of
 highly repetitive rows; libdeflate (the `deflate` package) inflates the same stream about 9x faster when
