@@ -1,4 +1,4 @@
-"""Shared test setup: one torch thread per process (2-core machines), offline W&B, shared fixtures path."""
+"""Shared test setup: one torch thread per process (2-core machines), offline W&B, the vendored fixtures."""
 
 from __future__ import annotations
 
@@ -11,23 +11,16 @@ import torch
 os.environ.setdefault("WANDB_MODE", "offline")
 torch.set_num_threads(1)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The read-only `shared/` folder next to the checkout (spec manifests, real fixtures)."""
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"expected the shared/ folder at {SHARED_DIR} (spec manifests and fixtures)")
-    return SHARED_DIR
+def fixtures_dir() -> Path:
+    """`tests/fixtures/`: real masks, frames and videos vendored from the project's data (see its README)."""
+    return FIXTURES_DIR
 
 
 @pytest.fixture(scope="session")
-def manifests_dir(shared_dir: Path) -> Path:
-    return shared_dir / "spec" / "manifests"
-
-
-@pytest.fixture(scope="session")
-def fixtures_dir(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures"
+def manifests_dir(fixtures_dir: Path) -> Path:
+    """`tests/fixtures/manifests/`: `{state_dict key: shape}` of the official Cutie / S3 / Depth-Anything models."""
+    return fixtures_dir / "manifests"

@@ -32,7 +32,7 @@ from s3.io.palette import write_index_mask
 from s3.metrics.aggregate import ObjectResult, davis_global
 from s3.metrics.video import ObjectStatistics
 
-FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "davis_osvos"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "davis_osvos"
 
 
 # ------------------------------------------------------------------------------- plain reference
