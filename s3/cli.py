@@ -31,6 +31,7 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "segment": ("s3.inference.segment:main", "segment your video (mp4 or frames) from a mask on any frame"),
     "benchmark": ("s3.benchmark:main", "time per frame / FPS of a preset at a test size on this device"),
     "ablations": ("s3.model.ablations:main", "list the ablation presets (Table 3 rows), components, parameters"),
+    "visualize": ("s3.visualize.command:main", "visualize features ...: feature maps of the blocks on one frame"),
     "data": ("s3.cli:data_command", "data inspect [--verify]: dataset counts, sampling shares, contact sheet"),
 }
 
