@@ -102,7 +102,7 @@ def channel_rms(feature: Tensor) -> Tensor:
 
 def _mask_overlay(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """H W 3 frame with the objects (N H W) tinted in the VOC palette's colours."""
-    from s3.data.palette import voc_palette
+    from s3.io.palette import voc_palette
 
     palette = voc_palette(masks.shape[0] + 1)[1:].astype(np.float32) / 255.0
     out = image.copy()
