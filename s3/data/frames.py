@@ -11,7 +11,8 @@ from PIL import Image, UnidentifiedImageError
 
 from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.index import VideoRecord
-from s3.io.palette import INDEX_MODES
+from s3.io.errors import MaskFileNotFoundError, MaskFormatError
+from s3.io.palette import read_index_mask
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -28,7 +29,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 def load_index_mask(path: str | Path, size_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """H W uint8 index mask (pixel = object id) from a paletted or grayscale PNG.
+    """H W uint8 index mask (pixel = object id) from a paletted or grayscale PNG (decoded by `s3.io.palette`).
 
     The palette is ignored; RGB masks are rejected (colours are not ids). When `size_hw` is given and the
     mask has another size, it is resized with nearest neighbour to that size (real data has 853 vs 854 px
@@ -36,17 +37,17 @@ def load_index_mask(path: str | Path, size_hw: tuple[int, int] | None = None) ->
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in INDEX_MODES:
-                raise DataError(f"{path}: mask mode {image.mode!r}, expected a paletted ('P') or 'L' index PNG")
-            if size_hw is not None and image.size != (size_hw[1], size_hw[0]):
-                image = image.resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
-            return np.asarray(image, dtype=np.uint8)
-    except FileNotFoundError as error:
+        mask = read_index_mask(path)
+    except MaskFileNotFoundError as error:
         raise DataFileNotFoundError(f"{path}: mask file not found") from error
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise DataError(f"{path}: cannot decode mask ({error})") from error
+    except MaskFormatError as error:
+        if error.mode is not None:
+            raise DataError(f"{path}: mask mode {error.mode!r}, expected a paletted ('P') or 'L' index PNG") from error
+        raise DataError(f"{path}: cannot decode mask ({error.__cause__ or error})") from error
+    if size_hw is not None and mask.shape != tuple(size_hw):
+        resized = Image.fromarray(mask, mode="L").resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
+        mask = np.asarray(resized, dtype=np.uint8)
+    return mask
 
 
 def load_record_mask(record: VideoRecord, position: int, size_hw: tuple[int, int]) -> np.ndarray | None:

@@ -12,7 +12,14 @@ class MaskFileError(S3Error, ValueError):
 
 
 class MaskFormatError(MaskFileError):
-    """A mask is not a single-channel index PNG (mode P or L) of the expected size, or its ids leave 0..255."""
+    """A mask is not a single-channel index PNG (mode P or L) of the expected size, or its ids leave 0..255.
+
+    `mode` is the image mode found when that was the fault (e.g. "RGB"), so callers can word their own message.
+    """
+
+    def __init__(self, message: str, *, mode: str | None = None) -> None:
+        super().__init__(message)
+        self.mode = mode
 
 
 class MaskFileNotFoundError(MaskFileError, FileNotFoundError):

@@ -73,7 +73,8 @@ def read_index_mask(path: str | Path, expected_hw: tuple[int, int] | None = None
                 if image.mode not in INDEX_MODES:
                     raise MaskFormatError(
                         f"{path}: expected a single-channel index PNG (mode P or L, pixel = object id), "
-                        f"got mode {image.mode}"
+                        f"got mode {image.mode}",
+                        mode=image.mode,
                     )
                 mask = np.array(image)
     except FileNotFoundError as error:
