@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 
 from s3.errors import S3Error
+from s3.io.atomic import atomic_path
 from s3.visualize.blocks import available_blocks, default_blocks, select_blocks
 from s3.visualize.features import CapturedFeatures, capture_features
 from s3.visualize.figure import FigureLayout, FigureRow, draw_feature_figure
@@ -116,8 +117,8 @@ def visualize_features(
         title += " — RANDOM WEIGHTS: untrained features"
     layout = draw_feature_figure(rows, output, style=style, title=title)
     if save_tensors is not None:
-        save_tensors.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({row.label: dict(row.features.tensors) for row in rows}, save_tensors)
+        with atomic_path(save_tensors) as temporary:
+            torch.save({row.label: dict(row.features.tensors) for row in rows}, temporary)
     return layout
 
 

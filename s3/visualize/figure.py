@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from s3.io.atomic import atomic_path
 from s3.visualize.features import CapturedFeatures, to_map
 
 __all__ = ["FigureLayout", "FigureRow", "RowLayout", "draw_feature_figure", "pca_rgb", "read_layout"]
@@ -148,8 +149,8 @@ def draw_feature_figure(
         first += count
     figure.suptitle(title, fontsize=10)
     layout = FigureLayout(str(output), style, layouts)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=dpi, metadata={"Description": layout.to_json()})
+    with atomic_path(output) as temporary:  # the temporary keeps the suffix, from which matplotlib picks the format
+        figure.savefig(temporary, dpi=dpi, metadata={"Description": layout.to_json()})
     plt.close(figure)
     return layout
 
