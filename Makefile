@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export WANDB_MODE ?= offline
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint format benchmark clean
+.PHONY: help install demo test lint format benchmark figure clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,13 @@ format: install ## apply ruff fixes and formatting
 
 benchmark: install ## on-demand speed/memory benchmarks (not part of CI)
 	$(VENV)/bin/s3 benchmark --preset cutie --size 480 --frames 20
+
+FIGURE_FRAME := tests/fixtures/cutie_examples/images/judo/00000.jpg
+FIGURE_MASK := tests/fixtures/cutie_examples/masks/judo/00000.png
+
+figure: install ## regenerate docs/feature_maps_example.png (README "Looking inside"; random base networks)
+	$(VENV)/bin/s3 visualize features --compare cutie cutie_dq_vit s3 --size base --height 224 \
+		--frame $(FIGURE_FRAME) --mask $(FIGURE_MASK) --output docs/feature_maps_example.png
 
 clean: ## remove generated data, logs and outputs (keeps .venv)
 	rm -rf data outputs lightning_logs wandb .pytest_cache .ruff_cache
