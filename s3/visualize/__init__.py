@@ -2,11 +2,12 @@
 
 from s3.visualize.blocks import Block, UnknownBlockError, available_blocks, default_blocks, select_blocks
 from s3.visualize.command import VisualizeError, visualize_features
-from s3.visualize.features import CapturedFeatures, FeatureCapture, capture_features, to_map
+from s3.visualize.features import BlockNotComputedError, CapturedFeatures, FeatureCapture, capture_features, to_map
 from s3.visualize.figure import FigureLayout, FigureRow, draw_feature_figure, read_layout
 
 __all__ = [
     "Block",
+    "BlockNotComputedError",
     "CapturedFeatures",
     "FeatureCapture",
     "FigureLayout",

@@ -38,7 +38,7 @@ __all__ = ["Block", "UnknownBlockError", "available_blocks", "default_blocks", "
 #   map: B C h w; vit_tokens: B ([CLS] + h·w) C; spatial_tokens: B (4hw + hw) C, the stride-8 part is shown;
 #   objects: B N C h w, the first object is shown; attention: the object transformer's pixel read (see features).
 Layout = Literal["map", "vit_tokens", "spatial_tokens", "objects", "attention"]
-# Where the block's tensor comes from: the module's output (optionally one element of a tuple / list output).
+# Which pass of `capture_features` computes the block: the pixel encoder's own call or the memory read.
 Phase = Literal["encoder", "memory"]
 
 

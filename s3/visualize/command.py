@@ -38,10 +38,9 @@ def parse_compare(items: list[str]) -> list[RowSpec]:
 
 
 def _build(preset: str, size: str, checkpoint: Path | None, device: str, seed: int) -> torch.nn.Module:
+    """The network of `preset` in eval mode on `device`; random weights drawn with `seed` when no checkpoint."""
     from s3.model import build_network
 
-    if checkpoint is not None and not checkpoint.is_file():
-        raise VisualizeError(f"--checkpoint: file not found: {checkpoint}")
     torch.manual_seed(seed)
     return build_network(preset, size, weights=checkpoint).to(device).eval()
 
@@ -98,6 +97,7 @@ def visualize_features(
     else:
         index_mask = centre_box_mask(image_array.shape[:2])
     image, masks = fit_to_network(image_array, index_mask, height)
+    mask_label = "mask (object 1 read)" if mask is not None else "no --mask: centre box"
 
     networks = [_build(name, size, row_checkpoint, device, seed) for name, row_checkpoint in rows_spec]
     tables = [available_blocks(network) for network in networks]
@@ -109,7 +109,7 @@ def visualize_features(
         weights = RANDOM_WEIGHTS if row_checkpoint is None else row_checkpoint.name
         any_random |= row_checkpoint is None
         captured: CapturedFeatures = capture_features(network, image, masks, [n for n in names if n in table])
-        rows.append(FigureRow(f"{name} ({weights})", captured, names))
+        rows.append(FigureRow(f"{name} ({weights})", captured, names, mask_label))
         del network
     source = str(frame) if frame is not None else f"{video} frame {frame_index}"
     title = f"feature maps of {source} ({style}, size {size})"

@@ -15,16 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from s3.errors import S3Error
 from s3.visualize.blocks import Block, available_blocks
 
-__all__ = ["CapturedFeatures", "FeatureCapture", "capture_features", "to_map"]
+__all__ = ["BlockNotComputedError", "CapturedFeatures", "FeatureCapture", "capture_features", "to_map"]
+
+
+class BlockNotComputedError(S3Error, RuntimeError):
+    """A requested block whose module did not run in this network form (e.g. fused away by an inference form)."""
 
 
 @dataclass
@@ -44,7 +49,6 @@ class CapturedFeatures:
     grid: tuple[int, int]
     image: Tensor
     mask: Tensor
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class FeatureCapture:
@@ -148,8 +152,7 @@ def capture_features(network: nn.Module, image: Tensor, masks: Tensor, blocks: S
         masks: N H W float object masks (N >= 1) for the memory read.
         blocks: names from `available_blocks(network)`.
 
-    Returns the captured tensors; raises `UnknownBlockError` (from the caller's selection) or a `RuntimeError` naming
-    the blocks this network form did not compute.
+    Returns the captured tensors; raises `BlockNotComputedError` naming the blocks this network form did not compute.
     """
     device = next(network.parameters()).device
     batch = image[None].to(device)
@@ -163,7 +166,10 @@ def capture_features(network: nn.Module, image: Tensor, masks: Tensor, blocks: S
             read_memory_of_itself(network, batch, masks)
     missing = capture.missing()
     if missing:
-        raise RuntimeError(f"blocks {', '.join(missing)} were not computed by this network form")
+        raise BlockNotComputedError(
+            f"--blocks: {', '.join(missing)} not computed by this network form ({type(network).__name__}); "
+            "use the reference modules"
+        )
     height, width = image.shape[-2:]
     return CapturedFeatures(
         capture.tensors, capture.blocks, (height // 16, width // 16), image.cpu(), masks[0].float().cpu()

@@ -42,6 +42,7 @@ class FigureRow:
     label: str
     features: CapturedFeatures
     blocks: list[str]
+    mask_label: str = "mask (object 1 read)"
 
 
 @dataclass
@@ -163,7 +164,7 @@ def _draw_row(row_axes: np.ndarray, row: FigureRow, style: Style, figure) -> Row
     row_axes[0, 0].imshow(image)
     row_axes[0, 0].set_title(f"{row.label}\nframe", fontsize=8, loc="left")
     row_axes[0, 1].imshow(_mask_overlay(image, masks))
-    row_axes[0, 1].set_title("mask (object 1 read)", fontsize=8)
+    row_axes[0, 1].set_title(row.mask_label, fontsize=8)
     block_axes = [axis for line in row_axes for axis in line[2:]]
 
     maps: dict[str, Tensor] = {}
