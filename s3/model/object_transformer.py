@@ -33,8 +33,12 @@ class CrossAttention(nn.Module):
     def forward(
         self, x: Tensor, mem: Tensor, x_pe: Tensor, mem_pe: Tensor, attn_mask: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """x: B L C, mem: B S C, pes alike, attn_mask: (B·heads) L S bool (True = blocked) -> (B L C, None)."""
+        """x: B L C, mem: B S C, pes alike, attn_mask: (B·heads) L S, bool (True = blocked) or additive float
+        (-inf = blocked; what nn.MultiheadAttention turns a bool mask into, so both give the same output)
+        -> (B L C, None)."""
         x = self.norm(x)
+        if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != x.dtype:
+            attn_mask = attn_mask.to(x.dtype)  # 0 / -inf are exact in every float type
         out, _ = self.cross_attn(x + x_pe, mem + mem_pe, mem, attn_mask=attn_mask, need_weights=False)
         return x + out, None
 
@@ -162,6 +166,7 @@ class ObjectTransformer(nn.Module):
         self.summary_to_query_emb = nn.Linear(embed_dim, embed_dim)
         self.pixel_init_proj = GConv2d(embed_dim, embed_dim, kernel_size=1)
         self.pixel_emb_proj = GConv2d(embed_dim, embed_dim, kernel_size=1)
+        self.read_from_pixel = read_from_pixel
         self.spatial_pe = SinusoidalPositionalEncoding2D(embed_dim, scale=pe_scale, temperature=pe_temperature)
         self.blocks = nn.ModuleList(
             ObjectTransformerBlock(embed_dim, num_heads, ff_dim, read_from_pixel, dq_normalization)
@@ -191,27 +196,36 @@ class ObjectTransformer(nn.Module):
         pixel = self.pixel_init_proj(pixel)
 
         aux_logits = [self.mask_pred[0](pixel).squeeze(2)]
-        attn_mask = self.attention_mask(aux_logits[-1], selector)
+        additive = self.read_from_pixel == "attention"  # multi-head attention takes the float form as it is
         for i, block in enumerate(self.blocks):
+            # each block reads under the mask of the previous logits (none is built after the last block)
+            attn_mask = self.attention_mask(aux_logits[-1], selector, additive=additive)
             query, pixel = block(query, pixel, query_pe, pixel_pe, attn_mask)
             aux_logits.append(self.mask_pred[i + 1](pixel).squeeze(2))
-            attn_mask = self.attention_mask(aux_logits[-1], selector)
         return pixel, aux_logits
 
-    def attention_mask(self, logits: Tensor, selector: Tensor | None) -> Tensor:
+    def attention_mask(self, logits: Tensor, selector: Tensor | None, *, additive: bool = False) -> Tensor:
         """Foreground queries see only pixels the object owns, background queries only the others.
 
         logits: B N h w -> bool mask (B·N·heads) Q (h·w), True = blocked; fully-blocked rows are unblocked.
+        additive: return it as an fp32 additive mask instead (0 = open, -inf = blocked), built from the per-object
+        rows, so multi-head attention does not convert the full bool mask itself in every block.
         """
         prob = torch.sigmoid(logits.float())
         if selector is not None:
             prob = prob * selector.view(*prob.shape[:2], 1, 1)
         agg = aggregate_with_background(prob, dim=1)
         owned = (agg[:, 1:] >= agg.max(dim=1, keepdim=True).values).flatten(2)  # B N hw
+        # Every foreground query row of an object is the same, and so is every background row, for every head: the
+        # two rows are built once per object (a row blocked everywhere is unblocked: foreground rows when the
+        # object owns no pixel, background rows when it owns them all) and only then copied out to all heads and
+        # queries, in one pass (no boolean ops over the (B·N·heads) Q hw mask).
+        fg_blocked = ~owned & owned.any(dim=-1, keepdim=True)
+        bg_blocked = owned & ~owned.all(dim=-1, keepdim=True)
+        rows = torch.stack([fg_blocked, bg_blocked], dim=2)  # B N 2 hw
+        if additive:
+            rows = torch.zeros(rows.shape, device=rows.device).masked_fill_(rows, float("-inf"))
+        batch, num_objects, _, hw = rows.shape
         half = self.num_queries // 2
-        shape = (*owned.shape[:2], self.num_heads, half, owned.shape[-1])
-        fg_blocked = (~owned)[:, :, None, None].expand(shape)
-        bg_blocked = owned[:, :, None, None].expand(shape)
-        mask = torch.cat([fg_blocked, bg_blocked], dim=3).flatten(0, 2)  # (B·N·heads) Q hw
-        all_blocked = mask.all(dim=-1, keepdim=True)
-        return mask & ~all_blocked
+        shape = (batch, num_objects, self.num_heads, 2, half, hw)
+        return rows[:, :, None, :, None].expand(shape).reshape(batch * num_objects * self.num_heads, -1, hw)
