@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from lightning.pytorch.cli import LightningCLI
 
+from s3.ops.preset_args import PresetArgumentsHook
 from s3.ops.run_config import OpsCLIHooks
 
 TRAINER_COMMANDS: dict[str, str] = {
@@ -36,9 +37,10 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class S3CLI(OpsCLIHooks, LightningCLI):
-    """LightningCLI with S3's defaults: the S3Module, any LightningDataModule from the config, and the run hooks
-    of `s3.ops.run_config` (global batch split, preset / checkpoint checks, run names, checkpoint folders)."""
+class S3CLI(PresetArgumentsHook, OpsCLIHooks, LightningCLI):
+    """LightningCLI with S3's defaults: the S3Module, any LightningDataModule from the config, `--model.preset` /
+    `--model.size` as named network configs (`s3.ops.preset_args`) and the run hooks of `s3.ops.run_config`
+    (global batch split, preset / checkpoint checks, run names, checkpoint folders)."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs) -> None:
         from s3.training import S3Module

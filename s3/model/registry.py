@@ -2,6 +2,10 @@
 
 Each preset adds exactly one component to the previous row. A component may require another (the spatial block
 sits on the ViT; the semantic cross-attention lives inside the spatial block's interaction stages).
+
+This file is the table; the architecture of each row is data: `configs/model/<preset>.yaml` (the typed
+constructor arguments of the network's parts) and `configs/model/size/<size>.yaml` (the size overrides), read by
+`s3.model.network_config`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ REQUIRES: dict[str, tuple[str, ...]] = {"spatial": ("vit",), "semantic": ("spati
 
 @dataclass(frozen=True)
 class Preset:
-    name: str
+    name: str  # also the name of its file, configs/model/<name>.yaml
     components: frozenset[str]
     row: str  # the paper's Table 3 row
 
@@ -44,43 +48,16 @@ PRESETS: dict[str, Preset] = {
     ]
 }
 
-# Object-transformer sizes: Cutie's (3 blocks, 16 queries) and the full S3 model's (5, 8). The ViT rows default to
-# S3's so that they differ from the next row only in the pixel encoder (the release leaves this undocumented).
+# Sizes, each a file configs/model/size/<name>.yaml applied on top of a row: `base` (the rows as written),
+# `small` (Cutie-small's ResNet-18) and `tiny`, the CPU demo / test size (not an official model).
+SIZES: tuple[str, ...] = ("base", "small", "tiny")
+
+# Object-transformer sizes for `build_network(transformer=...)`: Cutie's (3 blocks, 16 queries) and the full S3
+# model's (5, 8). The ViT rows' files use S3's so that they differ from the next row only in the pixel encoder
+# (the release leaves this undocumented); a test checks the rows' files against this table.
 TRANSFORMER_SIZES: dict[str, dict[str, int]] = {
     "cutie": {"num_blocks": 3, "num_queries": 16},
     "s3": {"num_blocks": 5, "num_queries": 8},
-}
-
-# Widths of the Cutie parts and the ResNet depth. `tiny` is the CPU demo / test size (not an official model).
-SIZES: dict[str, dict[str, Any]] = {
-    "base": {"pixel_encoder_arch": "resnet50"},
-    "small": {"pixel_encoder_arch": "resnet18"},
-    "tiny": {
-        "pixel_encoder_arch": "resnet18",
-        "pixel_dim": 64,
-        "key_dim": 32,
-        "value_dim": 64,
-        "sensory_dim": 64,
-        "embed_dim": 64,
-        "up_dims": (64, 32, 32),
-        "ff_dim": 256,
-        "num_heads": 4,
-    },
-}
-
-# ViT shapes per size (base and small both use ViT-B: only the ResNet differs between Cutie's sizes).
-VIT_SIZES: dict[str, dict[str, Any]] = {
-    "base": {},
-    "small": {},
-    "tiny": {
-        "embed_dim": 64,
-        "depth": 4,
-        "num_heads": 2,
-        "stage_blocks": ((0, 0), (1, 1), (2, 2), (3, 3)),
-        "deform_num_heads": 2,
-        "semantic_heads": 2,
-        "conv_inplanes": 16,
-    },
 }
 
 
@@ -91,9 +68,12 @@ def get_preset(name: str) -> Preset:
 
 
 def get_size(name: str) -> dict[str, Any]:
+    """The size override of `name` (its YAML file's content); an unknown size is a `ConfigurationError`."""
     if name not in SIZES:
         raise ConfigurationError(f"unknown network size {name!r}; available: {', '.join(SIZES)}")
-    return dict(SIZES[name])
+    from s3.model.network_config import read_size_file
+
+    return read_size_file(name)
 
 
 def resolve_components(preset: str, overrides: dict[str, bool] | None = None) -> frozenset[str]:
@@ -108,3 +88,13 @@ def resolve_components(preset: str, overrides: dict[str, bool] | None = None) ->
         if missing:
             raise ConfigurationError(f"component {name!r} needs {', '.join(map(repr, missing))} (preset {preset!r})")
     return frozenset(components)
+
+
+def row_for_components(components: frozenset[str]) -> Preset:
+    """The row whose pixel encoder matches `components` (the discriminative query is a switch on any row): the
+    exact row when there is one, else the row with the same encoder components."""
+    exact = [p for p in PRESETS.values() if p.components == components]
+    if exact:
+        return exact[0]
+    encoder = components - {"discriminative_query"}
+    return next(p for p in PRESETS.values() if p.components - {"discriminative_query"} == encoder)

@@ -1,5 +1,5 @@
 """Training: the LightningModule, the clip unroll and the losses."""
 
-from s3.training.module import NetworkOverrides, S3Module
+from s3.training.module import S3Module
 
-__all__ = ["NetworkOverrides", "S3Module"]
+__all__ = ["S3Module"]

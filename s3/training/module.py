@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from s3.data.batch import ClipBatch, VideoSample
 from s3.data.eval_dataset import resize_to_test_size
 from s3.inference.predictor import VideoPredictor
 from s3.inference.propagation import propagate_video
 from s3.metrics.vos_metric import VOSMetric
-from s3.model.factory import build_network
+from s3.model.factory import build_network, load_pretrained
+from s3.model.fast_linear import use_onednn_linears
+from s3.model.network import VOSNetwork
+from s3.model.network_config import network_components
 from s3.ops.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
@@ -33,40 +35,18 @@ from s3.training.unroll import unroll_clip
 EMBED_NAME_SUFFIXES = ("summary_pos.weight", "query_init.weight", "query_emb.weight", "obj_pe.weight")
 
 
-@dataclass
-class NetworkOverrides:
-    """Optional per-argument overrides of the preset/size network configuration (None = keep)."""
-
-    pixel_encoder_arch: str | None = None
-    pixel_encoder_weights: str | None = None
-    mask_encoder_weights: str | None = None
-    pixel_dim: int | None = None
-    key_dim: int | None = None
-    value_dim: int | None = None
-    sensory_dim: int | None = None
-    embed_dim: int | None = None
-    num_queries: int | None = None
-    num_blocks: int | None = None
-    num_heads: int | None = None
-    ff_dim: int | None = None
-    up_dims: tuple[int, int, int] | None = None
-    dq_normalization: Literal["queries", "channels"] | None = None
-    drop_path_rate: float | None = None
-    freeze_vit: bool | None = None
-    finetune_index: list[int] | None = None
-    with_cp: bool | None = None
-    keep_cls: bool | None = None
-
-
 class S3Module(pl.LightningModule):
     """Trains the network on clips (Cutie's unroll and losses) and validates it on full videos.
 
     Args:
-        preset: network preset (`s3 ablations` lists them).
-        size: network size: `base`, `small` or the CPU demo size `tiny`.
-        network: optional overrides of individual network arguments.
-        components: per-component switches on top of the preset (e.g. `{semantic: false}`).
-        transformer: object-transformer size `cutie` (3 blocks / 16 queries) or `s3` (5 / 8); default by preset.
+        preset: the network's Table 3 row (`s3 ablations` lists them). In a config, `--model.preset NAME` sets
+            `network` to `configs/model/NAME.yaml` at that point of the command line (`s3.ops.preset_args`); the
+            name also labels the run and is checked against `--ckpt_path`.
+        size: network size `base`, `small` or the CPU demo size `tiny` (`configs/model/size/`), applied like
+            `preset`.
+        network: the network, built by the CLI from its `class_path` / `init_args` tree (`--print_config` shows
+            every argument; `--model.network.init_args.pixel_encoder.init_args.num_extra_extractors 0` sets one).
+            None: `build_network(preset, size)`.
         weights: optional weights to start from (official Cutie/S3 file, Lightning checkpoint or export).
         vit_weights: Depth-Anything V1 or DINOv2 ViT-B/14 weights for the ViT presets.
         num_ref_frames: memory frames per prediction during training (3).
@@ -88,9 +68,7 @@ class S3Module(pl.LightningModule):
         self,
         preset: str = "cutie",
         size: str = "base",
-        network: NetworkOverrides | None = None,
-        components: dict[str, bool] | None = None,
-        transformer: Literal["cutie", "s3"] | None = None,
+        network: VOSNetwork | None = None,
         weights: str | None = None,
         vit_weights: str | None = None,
         num_ref_frames: int = 3,
@@ -111,16 +89,15 @@ class S3Module(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        overrides = asdict(network) if network is not None else {}
-        self.network = build_network(
-            preset,
-            size,
-            weights=weights,
-            vit_weights=vit_weights,
-            components=components,
-            transformer=transformer,
-            **overrides,
-        )
+        if isinstance(self.hparams.get("network"), nn.Module):
+            # Given as an object from Python (the CLI records its config tree instead): not a hyper-parameter.
+            self.hparams["network"] = None
+        if network is None:
+            network = build_network(preset, size)
+        else:
+            network = use_onednn_linears(network)  # as build_network does
+        network.preset, network.components, network.size = preset, network_components(network), size
+        self.network = load_pretrained(network, weights=weights, vit_weights=vit_weights)
         self.losses = LossComputer(
             LossConfig(num_points, oversample_ratio, importance_sample_ratio, sensory_aux_weight, query_aux_weight)
         )

@@ -39,7 +39,7 @@ def test_paper_config_values(name: str) -> None:
     model, trainer, data = config["model"], config["trainer"], config["data"]["init_args"]
     assert model["lr"] == PAPER["lr"]
     assert model["weight_decay"] == PAPER["weight_decay"]
-    assert model["network"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    assert model["network"]["init_args"]["pixel_encoder"]["init_args"]["drop_path_rate"] == PAPER["drop_path_rate"]
     assert model["num_ref_frames"] == PAPER["num_ref_frames"]
     assert model["preset"] == "s3" and model["size"] == "base"
     assert model["backbone_lr_ratio"] == 0.1 and model["embed_weight_decay"] == 0.0
@@ -74,7 +74,8 @@ def test_paper_config_parses_from_repo_root_and_from_configs(
     from_configs = print_config(capsys, "--config", name)  # `logger: logger/wandb.yaml` resolves next to the file
     assert from_root == from_configs
     assert from_root["model"]["lr"] == PAPER["lr"]
-    assert from_root["model"]["network"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    encoder = from_root["model"]["network"]["init_args"]["pixel_encoder"]["init_args"]
+    assert encoder["drop_path_rate"] == PAPER["drop_path_rate"]
     assert from_root["trainer"]["max_steps"] == ITERATIONS[name]
     wandb_logger, csv_logger = from_root["trainer"]["logger"]
     assert wandb_logger["class_path"] == "s3.ops.wandb_logger.S3WandbLogger"
