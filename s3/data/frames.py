@@ -28,23 +28,75 @@ def load_rgb(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: cannot decode image ({error})") from error
 
 
+# Lossy encodings invent intermediate values along every edge: each would become an "object".
+LOSSY_SIGNATURES = {b"\xff\xd8\xff": "JPEG"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_GREYSCALE = 0  # IHDR colour type of a single-channel grey PNG (mode L)
+# A greyscale index mask holds a handful of ids; more distinct values are compression noise.
+MAX_GREYSCALE_IDS = 32
+# DAVIS ships a few 853 px wide masks for 854 px frames: a one-pixel difference is resized, anything more is an error.
+SIZE_TOLERANCE_PX = 1
+
+
+def check_lossless_mask_file(path: str | Path) -> bool:
+    """Refuses a mask file in a lossy encoding (JPEG, WebP) from its first bytes; returns True for a greyscale
+    PNG, whose values `check_greyscale_ids` should then look at."""
+    with open(path, "rb") as handle:
+        head = handle.read(32)
+    lossy = next((name for signature, name in LOSSY_SIGNATURES.items() if head.startswith(signature)), None)
+    if lossy is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        lossy = "WebP"
+    if lossy is not None:
+        raise DataError(
+            f"{path}: mask is a {lossy} image; expected a lossless index PNG (lossy compression turns object "
+            "edges into extra ids)"
+        )
+    return head.startswith(PNG_SIGNATURE) and len(head) > 25 and head[25] == PNG_GREYSCALE
+
+
+def check_greyscale_ids(path: str | Path, mask: np.ndarray) -> None:
+    """Refuses a greyscale mask with more distinct values than an index mask has ids (compression noise)."""
+    count = int(np.count_nonzero(np.bincount(mask.ravel(), minlength=256)))
+    if count > MAX_GREYSCALE_IDS:
+        raise DataError(
+            f"{path}: greyscale mask with {count} distinct values; expected an index mask (pixel = object id, a "
+            "few ids); was it saved from a JPEG?"
+        )
+
+
+def check_mask_size(path: str | Path, mask_hw: tuple[int, int], frame_hw: tuple[int, int]) -> bool:
+    """True when a mask of `mask_hw` must be resized to its frame's `frame_hw`; raises `DataError` when the sizes
+    differ by more than `SIZE_TOLERANCE_PX`."""
+    if tuple(mask_hw) == tuple(frame_hw):
+        return False
+    if abs(mask_hw[0] - frame_hw[0]) > SIZE_TOLERANCE_PX or abs(mask_hw[1] - frame_hw[1]) > SIZE_TOLERANCE_PX:
+        raise DataError(
+            f"{path}: mask size {mask_hw[1]}x{mask_hw[0]} differs from its frame's {frame_hw[1]}x{frame_hw[0]} "
+            f"(only a {SIZE_TOLERANCE_PX}-pixel difference, DAVIS's 853/854 case, is resized)"
+        )
+    return True
+
+
 def load_index_mask(path: str | Path, size_hw: tuple[int, int] | None = None) -> np.ndarray:
     """H W uint8 index mask (pixel = object id) from a paletted or grayscale PNG (decoded by `s3.io.palette`).
 
-    The palette is ignored; RGB masks are rejected (colours are not ids). When `size_hw` is given and the
-    mask has another size, it is resized with nearest neighbour to that size (real data has 853 vs 854 px
-    masks; cropping would shift the object).
+    The palette is ignored; RGB, lossy (JPEG) and noisy greyscale masks are rejected. When `size_hw` is given
+    and the mask is one pixel off (real DAVIS data has 853 vs 854 px masks), it is resized with nearest
+    neighbour (cropping would shift the object); larger differences are errors.
     """
     path = Path(path)
     try:
+        greyscale = check_lossless_mask_file(path)
         mask = read_index_mask(path)
-    except MaskFileNotFoundError as error:
+    except (MaskFileNotFoundError, FileNotFoundError) as error:
         raise DataFileNotFoundError(f"{path}: mask file not found") from error
     except MaskFormatError as error:
         if error.mode is not None:
             raise DataError(f"{path}: mask mode {error.mode!r}, expected a paletted ('P') or 'L' index PNG") from error
         raise DataError(f"{path}: cannot decode mask ({error.__cause__ or error})") from error
-    if size_hw is not None and mask.shape != tuple(size_hw):
+    if greyscale:
+        check_greyscale_ids(path, mask)
+    if size_hw is not None and check_mask_size(path, mask.shape, size_hw):
         resized = Image.fromarray(mask, mode="L").resize((size_hw[1], size_hw[0]), Image.Resampling.NEAREST)
         mask = np.asarray(resized, dtype=np.uint8)
     return mask

@@ -22,7 +22,7 @@ from s3.io.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path("~/.cache/s3/index")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: frames in numeric order (s3.data.naming)
 
 
 def folder_fingerprint(folder: Path) -> list:

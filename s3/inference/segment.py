@@ -11,14 +11,19 @@ first frame, a second pass from the same mask propagates backward to frame 0.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from s3.data.errors import DataError
+from s3.data.frames import LOSSY_FORMATS, check_index_mask
 from s3.errors import S3Error
 from s3.inference.config import inference_config
 from s3.inference.image_ops import (
@@ -30,6 +35,7 @@ from s3.inference.image_ops import (
 )
 from s3.inference.overlay import blend, write_video
 from s3.inference.predictor import VideoPredictor
+from s3.inference.staging import publish_folder, remove_stale_outputs, staging_folder
 from s3.inference.video_source import FrameSource
 from s3.io.palette import read_index_mask, read_palette, write_index_mask
 
@@ -83,7 +89,9 @@ def load_mask(path: Path, frame_size: tuple[int, int], objects: list[int] | None
     """The H W index mask and the ids to track; every id in the mask must be declared in `objects`."""
     if not path.is_file():
         raise SegmentInputError(f"{path}: mask file not found")
+    check_lossless_mask(path)
     mask = read_index_mask(path, expected_hw=frame_size)
+    check_lossless_mask(path, mask)
     present = [int(v) for v in np.unique(mask) if v != 0]
     if not present:
         raise SegmentInputError(f"{path}: the mask holds no object (all pixels are 0)")
@@ -95,15 +103,32 @@ def load_mask(path: Path, frame_size: tuple[int, int], objects: list[int] | None
     bad = [i for i in objects if not 1 <= i <= 255]
     if bad:
         raise SegmentInputError(f"--objects: ids must lie in 1..255, got {bad}")
+    absent = sorted(set(objects) - set(present))
+    if absent:
+        raise SegmentInputError(f"--objects: id(s) {absent} are not in the mask {path} (it holds ids {present})")
     return mask, list(objects)
+
+
+def check_lossless_mask(path: Path, values: np.ndarray | None = None) -> None:
+    """Refuses JPEG/WebP masks and greyscale masks with compression noise (`s3.data.frames.check_index_mask`)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode in ("P", "L"):
+                check_index_mask(path, image, values)
+            elif image.format in LOSSY_FORMATS:
+                check_index_mask(path, image)
+    except (UnidentifiedImageError, OSError):
+        return  # read_index_mask explains what is wrong with the file
+    except DataError as error:
+        raise SegmentInputError(str(error)) from error
 
 
 def segment(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    source = FrameSource(args.video, args.max_frames)
+    mask_path = Path(args.mask)
+    source = FrameSource(args.video, args.max_frames, exclude=mask_path)  # the mask may sit among the frames
     if not 0 <= args.frame < len(source):
         raise SegmentInputError(f"--frame {args.frame} is outside the video's frames 0..{len(source) - 1}")
-    mask_path = Path(args.mask)
     mask, object_ids = load_mask(mask_path, tuple(source.size), args.objects)
     palette = read_palette(mask_path)
 
@@ -130,11 +155,39 @@ def segment(args: argparse.Namespace) -> int:
     predictor = VideoPredictor(network, config)
 
     output = Path(args.output)
-    mask_dir = output / "masks"
+    output.mkdir(parents=True, exist_ok=True)
+    remove_stale_outputs(output)
+    # All or nothing: masks (and the overlay) are written into a hidden folder and published at the end, so a
+    # frame that fails to decode half way leaves the previous output as it was and no partial set.
+    staged = staging_folder(output, "segment")
+    given_mask = torch.from_numpy(mask.astype(np.int64))
+    try:
+        run_passes(args, predictor, source, given_mask, object_ids, palette, staged, console)
+        publish_folder(staged / "masks", output / "masks")
+        if not args.no_overlay:
+            os.replace(staged / "overlay.mp4", output / "overlay.mp4")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    console.print(f"wrote {len(source)} masks to {output / 'masks'}" + ("" if args.no_overlay else " and overlay.mp4"))
+    return 0
+
+
+def run_passes(
+    args: argparse.Namespace,
+    predictor: VideoPredictor,
+    source: FrameSource,
+    given_mask: torch.Tensor,
+    object_ids: list[int],
+    palette: bytes | None,
+    staged: Path,
+    console: Console,
+) -> None:
+    """Propagates forward from `args.frame` (and backward to frame 0) and writes `staged/masks/<frame>.png` and
+    `staged/overlay.mp4`. given_mask: H W ids at the test size."""
+    mask_dir = staged / "masks"
     mask_dir.mkdir(parents=True, exist_ok=True)
     native = tuple(source.size)
     target = reader_resize_size(*native, args.test_size)
-    given_mask = torch.from_numpy(mask.astype(np.int64))
     if target is not None:
         given_mask = resize_mask_for_test(given_mask, target)
     passes = [range(args.frame, len(source))]
@@ -167,9 +220,7 @@ def segment(args: argparse.Namespace) -> int:
                     yield blend(source.read(t), read_index_mask(mask_dir / f"{name}.png"), palette)
                     progress.advance(overlay_task)
 
-            write_video(output / "overlay.mp4", overlay_frames(), source.fps)
-    console.print(f"wrote {len(source)} masks to {mask_dir}" + ("" if args.no_overlay else " and overlay.mp4"))
-    return 0
+            write_video(staged / "overlay.mp4", overlay_frames(), source.fps)
 
 
 if __name__ == "__main__":

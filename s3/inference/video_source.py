@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from s3.data.errors import DataError, DataFileNotFoundError
+from s3.data.naming import frame_order
 from s3.data.video_file import VIDEO_EXTENSIONS, open_video
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -18,16 +19,24 @@ DECODE_BLOCK = 16  # frames decoded together from a video file
 class FrameSource:
     """Random access to the RGB frames of a video file or an image folder.
 
-    Frames are named `00000`, `00001`, ... for a video file and by their file stem for a folder (sorted).
+    Frames are named `00000`, `00001`, ... for a video file and by their file stem for a folder, in numeric
+    order (`1.jpg ... 12.jpg`; `s3.data.naming.frame_order` refuses mixed kinds of files and names that number
+    the same frame twice). `exclude` (the given mask, when it sits in the frame folder) is not a frame.
     """
 
-    def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
+    def __init__(self, path: str | Path, max_frames: int | None = None, exclude: str | Path | None = None) -> None:
         self.path = Path(path)
         self._reader = None
         self._block: tuple[int, np.ndarray] | None = None
         self._files: list[Path] = []
         if self.path.is_dir():
-            self._files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            skip = Path(exclude).resolve() if exclude is not None else None
+            names = [
+                p.name
+                for p in self.path.iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.resolve() != skip
+            ]
+            self._files = [self.path / name for name in frame_order(self.path, names)]
             if not self._files:
                 raise DataError(f"{self.path}: folder holds no frames ({', '.join(IMAGE_EXTENSIONS)})")
             count = len(self._files)

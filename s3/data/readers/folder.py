@@ -9,6 +9,7 @@ from pathlib import Path
 
 from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.index import VideoRecord
+from s3.data.naming import frame_order
 
 logger = logging.getLogger(__name__)
 
@@ -16,11 +17,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def _sorted_files(folder: Path, extensions: tuple[str, ...]) -> list[str]:
+    """Files of `folder` with one of `extensions`, in numeric frame order (`s3.data.naming.frame_order`)."""
     try:
         with os.scandir(folder) as entries:
-            return sorted(e.name for e in entries if e.is_file() and e.name.lower().endswith(extensions))
+            names = [e.name for e in entries if e.is_file() and e.name.lower().endswith(extensions)]
     except FileNotFoundError:
         return []
+    return frame_order(folder, names)
 
 
 def list_video_folders(folder: Path) -> list[str]:
