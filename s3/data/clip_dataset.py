@@ -26,7 +26,7 @@ from s3.data.augment import (
     warp_images,
     warp_masks,
 )
-from s3.data.errors import DataFileNotFoundError
+from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.frames import load_frames, load_record_mask
 from s3.data.index import VideoRecord
 from s3.data.sampling import dataset_max_skip, sample_clip_positions
@@ -81,7 +81,7 @@ class ClipDataset(Dataset):
         self.too_short: dict[str, int] = {}
         for records, multiplier in videos:
             if multiplier < 0:
-                raise ValueError(f"dataset multiplier must be >= 0, got {multiplier}")
+                raise DataError(f"train_datasets: multiplier must be >= 0, got {multiplier}")
             for record in records:
                 if record.num_frames < sampling.num_frames:
                     self.too_short[record.dataset] = self.too_short.get(record.dataset, 0) + 1
@@ -94,8 +94,9 @@ class ClipDataset(Dataset):
         for dataset, count in self.too_short.items():
             logger.warning("%s: %d videos shorter than %d frames are not sampled", dataset, count, sampling.num_frames)
         if not video_ids:
-            raise ValueError(
-                f"no training video has >= {sampling.num_frames} frames (or every multiplier is 0): nothing to sample"
+            raise DataError(
+                f"train_datasets: no training video has >= {sampling.num_frames} frames (or every multiplier is 0): "
+                "nothing to sample"
             )
         self.entry_video = np.concatenate(video_ids)
         self.entry_position = np.concatenate(positions)

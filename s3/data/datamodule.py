@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from s3.data.augment import AugmentationConfig
 from s3.data.clip_dataset import ClipDataset, ClipSamplingConfig
 from s3.data.curriculum import CurriculumSampler
-from s3.data.errors import DataRootNotFoundError
+from s3.data.errors import DataError, DataRootNotFoundError
 from s3.data.eval_dataset import VideoEvalDataset, take_single
 from s3.data.index import VideoRecord
 from s3.data.registry import DatasetSpec, EvalSpec, read_eval_dataset, read_train_dataset, train_multiplier
@@ -40,6 +40,32 @@ DEMO_HINT = "the synthetic demo data is created by `make demo` (configs/demo.yam
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+
+
+def check_loader_arguments(
+    crop_size: int,
+    num_frames: int,
+    num_objects: int,
+    batch_size: int,
+    num_workers: int,
+    max_val_videos: int | None,
+    crop: CropOptions | None,
+) -> None:
+    """Rejects values that cannot work, when the config is instantiated (before any data is read)."""
+    minimum = {"crop_size": (crop_size, 1), "num_frames": (num_frames, 2), "num_objects": (num_objects, 1)}
+    minimum |= {"batch_size": (batch_size, 1), "num_workers": (num_workers, 0)}
+    if max_val_videos is not None:
+        minimum["max_val_videos"] = (max_val_videos, 1)
+    for name, (value, least) in minimum.items():
+        if value < least:
+            raise DataError(f"data.{name}: expected an integer >= {least}, got {value}")
+    if crop is not None:
+        low, high = crop.scale
+        if not 0 < low <= high <= 1:
+            raise DataError(f"data.crop.scale: expected 0 < min <= max <= 1, got {list(crop.scale)}")
+        low, high = crop.ratio
+        if not 0 < low <= high:
+            raise DataError(f"data.crop.ratio: expected 0 < min <= max, got {list(crop.ratio)}")
 
 
 @dataclass
@@ -117,6 +143,7 @@ class VOSDataModule(pl.LightningDataModule):
         index_cache_dir: str | None = "~/.cache/s3/index",
     ) -> None:
         super().__init__()
+        check_loader_arguments(crop_size, num_frames, num_objects, batch_size, num_workers, max_val_videos, crop)
         self.data_root = Path(data_root)
         self.synthetic = synthetic
         self.synthetic_options = synthetic_options or SyntheticOptions()
@@ -189,6 +216,8 @@ class VOSDataModule(pl.LightningDataModule):
         sets = []
         for spec in specs:
             videos = read_eval_dataset(self.data_root, spec)
+            if not videos:
+                raise DataError(f"{spec.name}/{spec.split}: the split lists no video; nothing would be evaluated")
             if self.max_val_videos is not None:
                 videos = videos[: self.max_val_videos]
             sets.append(VideoEvalDataset(videos))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from s3.data.errors import DataFileNotFoundError
+from s3.data.errors import DataError, DataFileNotFoundError
 from s3.data.index import VideoRecord
 from s3.data.readers.folder import read_vos_folder
 
@@ -15,7 +15,11 @@ def read_image_set(path: Path) -> list[str]:
     """Video names of an ImageSets text file, in file order."""
     if not path.is_file():
         raise DataFileNotFoundError(f"{path}: ImageSets list not found")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names:
+        # An empty split would validate (or train on) nothing and still exit 0.
+        raise DataError(f"{path}: ImageSets list is empty (expected one video name per line)")
+    return names
 
 
 def read_davis(
