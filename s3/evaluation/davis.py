@@ -36,6 +36,7 @@ from s3.metrics.video import ObjectScores, frame_scores
 
 VOID_LABEL = 255
 PER_SEQUENCE_COLUMNS = ("Sequence", "J-Mean", "F-Mean")
+UNSCORED_CELL = "n/a"
 R = TypeVar("R")
 
 
@@ -252,9 +253,12 @@ def global_csv_text(table: DavisGlobal) -> str:
 
 
 def per_sequence_csv_text(objects: Sequence[ObjectResult]) -> str:
-    """`per-sequence_results-<set>.csv` content: one row per object named `<seq>_<id>`, J-Mean and F-Mean."""
+    """`per-sequence_results-<set>.csv` content: one row per object named `<seq>_<id>`, J-Mean and F-Mean
+    (`n/a` for an object of a sequence too short to score: 1-2 frames have no evaluated frame)."""
     rows = [
         [obj.row_name, format_csv_value(obj.statistics.j_mean), format_csv_value(obj.statistics.f_mean)]
+        if obj.scored
+        else [obj.row_name, UNSCORED_CELL, UNSCORED_CELL]
         for obj in objects
     ]
     return csv_text(PER_SEQUENCE_COLUMNS, rows)

@@ -2,10 +2,16 @@
 
 DAVIS averages over objects pooled across videos (a 5-object video weighs 5x a 1-object one).
 G is the plain mean of J-seen, F-seen, J-unseen and F-unseen, each averaged over the objects of its group.
+
+Objects with no evaluated frame (DAVIS drops a video's first and last frames, so 1- and 2-frame videos have
+none) have no score: they are left out of every average with a warning naming them, and reported as `n/a`
+per object, so one such video does not turn a whole split's figures into NaN. (The official toolkit never
+meets them on DAVIS, whose shortest sequence has 25 frames; its `np.mean` would return NaN.)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from s3.metrics.video import ObjectStatistics
+
+logger = logging.getLogger(__name__)
 
 DAVIS_GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
@@ -31,6 +39,11 @@ class ObjectResult:
         """The toolkit's per-object row name, `<video>_<id>`."""
         return f"{self.video}_{self.object_id}"
 
+    @property
+    def scored(self) -> bool:
+        """False for an object with no evaluated frame (its statistics are NaN): it has no score."""
+        return not (math.isnan(self.statistics.j_mean) and math.isnan(self.statistics.f_mean))
+
 
 @dataclass(frozen=True)
 class DavisGlobal:
@@ -43,6 +56,7 @@ class DavisGlobal:
     f_recall: float
     f_decay: float
     num_objects: int
+    num_unscored: int = 0  # objects without an evaluated frame, left out of the averages
 
     @property
     def jf_mean(self) -> float:
@@ -74,9 +88,24 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(np.asarray(values, dtype=np.float64))) if len(values) else math.nan
 
 
+def scored_results(results: Sequence[ObjectResult]) -> list[ObjectResult]:
+    """The objects that have a score; warns once naming those without (too few frames to evaluate)."""
+    unscored = [result.row_name for result in results if not result.scored]
+    if unscored:
+        shown = ", ".join(unscored[:5]) + (f", ... (+{len(unscored) - 5} more)" if len(unscored) > 5 else "")
+        logger.warning(
+            "%d object(s) have no evaluated frame (video too short: the first and last frames are not scored): "
+            "%s; reported as n/a and left out of the averages",
+            len(unscored),
+            shown,
+        )
+    return [result for result in results if result.scored]
+
+
 def davis_global(results: Sequence[ObjectResult]) -> DavisGlobal:
-    """Average each statistic over all objects (NaN when there are none)."""
-    stats = [result.statistics for result in results]
+    """Average each statistic over the scored objects (NaN when there are none)."""
+    scored = scored_results(results)
+    stats = [result.statistics for result in scored]
     return DavisGlobal(
         j_mean=_mean([s.j_mean for s in stats]),
         j_recall=_mean([s.j_recall for s in stats]),
@@ -85,13 +114,14 @@ def davis_global(results: Sequence[ObjectResult]) -> DavisGlobal:
         f_recall=_mean([s.f_recall for s in stats]),
         f_decay=_mean([s.f_decay for s in stats]),
         num_objects=len(stats),
+        num_unscored=len(results) - len(scored),
     )
 
 
 def seen_unseen(results: Sequence[ObjectResult]) -> SeenUnseen:
     """J/F means of the seen and unseen groups; objects with `seen=None` are left out."""
-    seen = [r.statistics for r in results if r.seen is True]
-    unseen = [r.statistics for r in results if r.seen is False]
+    seen = [r.statistics for r in results if r.seen is True and r.scored]
+    unseen = [r.statistics for r in results if r.seen is False and r.scored]
     return SeenUnseen(
         j_seen=_mean([s.j_mean for s in seen]),
         f_seen=_mean([s.f_mean for s in seen]),
