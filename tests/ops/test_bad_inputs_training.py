@@ -110,3 +110,19 @@ def test_guard_refuses_to_save_non_finite_weights() -> None:
     with pytest.raises(NonFiniteTrainingError, match=r"step 7: refusing to save a checkpoint, 1 of 2 tensors"):
         guard.on_save_checkpoint(Trainer(), None, {"state_dict": state})  # type: ignore[arg-type]
     guard.on_save_checkpoint(Trainer(), None, {"state_dict": {"network.a": torch.ones(2)}})  # type: ignore[arg-type]
+
+
+def test_corrupt_frame_read_in_a_dataloader_worker_is_one_line(tmp_path: Path) -> None:
+    from s3.data.synthetic import ensure_synthetic_davis
+
+    size = {"seed": 1, "num_train": 3, "num_val": 2, "num_frames": 8, "height": 64, "width": 64}  # SMALL_SYNTHETIC
+    root = ensure_synthetic_davis(tmp_path / "synthetic", **size)
+    for frame in (root / "JPEGImages" / "480p").glob("synth-train-*/*.jpg"):
+        frame.write_bytes(b"\xff\xd8 not a jpeg")
+    args = tiny_args(tmp_path, "--trainer.max_steps=1", "--data.init_args.num_workers=1")
+    result = run_cli(tmp_path, "fit", *args)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "DataLoader worker" not in result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and ".jpg: cannot decode image" in lines[0], result.stderr[-3000:]
+    assert not (tmp_path / "out" / "checkpoints").exists() or not any((tmp_path / "out" / "checkpoints").iterdir())
