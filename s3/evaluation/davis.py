@@ -29,7 +29,7 @@ import numpy as np
 from s3.evaluation.errors import EvaluationError, MissingFileError
 from s3.io.atomic import write_text_atomic
 from s3.io.palette import read_index_mask
-from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS, DavisGlobal, ObjectResult, davis_global
+from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS, DavisGlobal, ObjectResult, davis_global, warn_unscored
 from s3.metrics.boundary import DEFAULT_BOUND_TH
 from s3.metrics.statistics import DecayIndexMode
 from s3.metrics.video import ObjectScores, frame_scores
@@ -227,6 +227,7 @@ def evaluate_davis(
         for seq in ordered
         for obj in seq.objects
     ]
+    warn_unscored(objects)
     return DavisEvaluation(image_set=image_set, sequences=ordered, objects=objects)
 
 

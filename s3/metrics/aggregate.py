@@ -88,8 +88,8 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(np.asarray(values, dtype=np.float64))) if len(values) else math.nan
 
 
-def scored_results(results: Sequence[ObjectResult]) -> list[ObjectResult]:
-    """The objects that have a score; warns once naming those without (too few frames to evaluate)."""
+def warn_unscored(results: Sequence[ObjectResult]) -> None:
+    """Warns once, naming the objects without an evaluated frame (videos too short to score)."""
     unscored = [result.row_name for result in results if not result.scored]
     if unscored:
         shown = ", ".join(unscored[:5]) + (f", ... (+{len(unscored) - 5} more)" if len(unscored) > 5 else "")
@@ -99,12 +99,11 @@ def scored_results(results: Sequence[ObjectResult]) -> list[ObjectResult]:
             len(unscored),
             shown,
         )
-    return [result for result in results if result.scored]
 
 
 def davis_global(results: Sequence[ObjectResult]) -> DavisGlobal:
     """Average each statistic over the scored objects (NaN when there are none)."""
-    scored = scored_results(results)
+    scored = [result for result in results if result.scored]
     stats = [result.statistics for result in scored]
     return DavisGlobal(
         j_mean=_mean([s.j_mean for s in stats]),

@@ -39,7 +39,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 
 from s3.data.batch import VideoSample
-from s3.metrics.aggregate import ObjectResult, davis_global, seen_unseen
+from s3.metrics.aggregate import ObjectResult, davis_global, seen_unseen, warn_unscored
 from s3.metrics.boundary import DEFAULT_BOUND_TH
 from s3.metrics.statistics import DecayIndexMode
 from s3.metrics.video import ObjectStatistics, score_video
@@ -242,6 +242,7 @@ class VOSMetric(Metric):
         """Global table: J&F, J, J-Recall, J-Decay, F, F-Recall, F-Decay, objects (+ G and its parts when seen
         flags exist)."""
         results = self._rows_to_results()  # compute() runs on the synced state already
+        warn_unscored(results)
         table = davis_global(results)
         out = {
             "J&F": table.jf_mean,
