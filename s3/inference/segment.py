@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from s3.data.errors import DataError
-from s3.data.frames import LOSSY_FORMATS, check_index_mask
+from s3.data.frames import check_greyscale_ids, check_lossless_mask_file
 from s3.errors import S3Error
 from s3.inference.config import inference_config
 from s3.inference.image_ops import (
@@ -35,8 +34,9 @@ from s3.inference.image_ops import (
 )
 from s3.inference.overlay import blend, write_video
 from s3.inference.predictor import VideoPredictor
-from s3.inference.staging import publish_folder, remove_stale_outputs, staging_folder
+from s3.inference.staging import remove_stale_outputs
 from s3.inference.video_source import FrameSource
+from s3.io.atomic import replace_directory, temporary_sibling
 from s3.io.palette import read_index_mask, read_palette, write_index_mask
 
 
@@ -110,14 +110,12 @@ def load_mask(path: Path, frame_size: tuple[int, int], objects: list[int] | None
 
 
 def check_lossless_mask(path: Path, values: np.ndarray | None = None) -> None:
-    """Refuses JPEG/WebP masks and greyscale masks with compression noise (`s3.data.frames.check_index_mask`)."""
+    """Refuses JPEG/WebP masks and greyscale masks with compression noise (`s3.data.frames`' checks)."""
     try:
-        with Image.open(path) as image:
-            if image.mode in ("P", "L"):
-                check_index_mask(path, image, values)
-            elif image.format in LOSSY_FORMATS:
-                check_index_mask(path, image)
-    except (UnidentifiedImageError, OSError):
+        greyscale = check_lossless_mask_file(path)
+        if greyscale and values is not None:
+            check_greyscale_ids(path, values)
+    except OSError:
         return  # read_index_mask explains what is wrong with the file
     except DataError as error:
         raise SegmentInputError(str(error)) from error
@@ -159,11 +157,11 @@ def segment(args: argparse.Namespace) -> int:
     remove_stale_outputs(output)
     # All or nothing: masks (and the overlay) are written into a hidden folder and published at the end, so a
     # frame that fails to decode half way leaves the previous output as it was and no partial set.
-    staged = staging_folder(output, "segment")
+    staged = temporary_sibling(output / "segment")
     given_mask = torch.from_numpy(mask.astype(np.int64))
     try:
         run_passes(args, predictor, source, given_mask, object_ids, palette, staged, console)
-        publish_folder(staged / "masks", output / "masks")
+        replace_directory(staged / "masks", output / "masks")
         if not args.no_overlay:
             os.replace(staged / "overlay.mp4", output / "overlay.mp4")
     finally:

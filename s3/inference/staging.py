@@ -1,8 +1,9 @@
 """All-or-nothing output folders for `s3 segment`: stage under a hidden temporary name, publish at the end.
 
-A run that fails half way (a corrupt or differently sized frame, a full disk, a kill) leaves the previous
-output untouched and no partial set of masks; the temporaries of killed runs are removed when the next run
-starts (`remove_stale_outputs`), those of live runs are left alone.
+The staged folder is named like every temporary of `s3.io.atomic` (`.<name>.<pid>-<token>.tmp`) and published
+with `s3.io.atomic.replace_directory`, so a run that fails half way (a corrupt or differently sized frame, a full
+disk) leaves the previous output untouched and no partial set of masks. A killed run can leave its staged
+folder and temporaries behind: `remove_stale_outputs` deletes those of dead processes when the next run starts.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import re
 import shutil
 from pathlib import Path
 
-# `.masks.<pid>.tmp` (staged mask folder), `.masks.<pid>.old.tmp` (previous masks being replaced) and
-# `.overlay.<pid>.tmp.mp4` (overlay being encoded, `s3.inference.overlay.write_video`).
-STALE_PATTERN = re.compile(r"^\.[^/]+\.(\d+)\.(?:old\.)?tmp(?:\.[A-Za-z0-9]+)?$")
+from s3.io.atomic import remove_stale_temporaries
 
-
-def staging_folder(output: Path, name: str) -> Path:
-    """The hidden folder this process writes `output/name` into before publishing it."""
-    return output / f".{name}.{os.getpid()}.tmp"
+# `s3.io.atomic.temporary_sibling` names, and `replace_directory`'s retired folders (`.<name>.<pid>-<token>.old`).
+STAGED_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?:tmp|old)$")
 
 
 def process_alive(pid: int) -> bool:
@@ -31,31 +28,22 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
+    except OverflowError:
+        return False
     return True
 
 
 def remove_stale_outputs(output: Path) -> list[Path]:
-    """Removes the temporaries of killed runs directly under `output` (not those of running processes)."""
+    """Removes what killed runs left in `output`: staged folders directly under it and temporary files anywhere
+    below it (those of running processes are left alone); returns the removed folders."""
     removed: list[Path] = []
     if not output.is_dir():
         return removed
     for entry in output.iterdir():
-        match = STALE_PATTERN.match(entry.name)
-        if match is None or process_alive(int(match.group(1))):
+        match = STAGED_NAME.match(entry.name)
+        if match is None or not entry.is_dir() or entry.is_symlink() or process_alive(int(match["pid"])):
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
+    remove_stale_temporaries(output)
     return removed
-
-
-def publish_folder(staged: Path, destination: Path) -> None:
-    """Replaces `destination` with the complete `staged` folder (renames in one file system)."""
-    old = destination.with_name(f".{destination.name}.{os.getpid()}.old.tmp")
-    if destination.exists():
-        os.replace(destination, old)
-    os.replace(staged, destination)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)

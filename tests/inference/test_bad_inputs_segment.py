@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.data.palette import DAVIS_PALETTE
 from s3.inference.segment import main
 from s3.inference.staging import remove_stale_outputs
 from s3.inference.video_source import FrameSource
+from s3.io.palette import DAVIS_PALETTE
 
 FAST = ["--size", "tiny", "--max-internal-size", "32", "--no-overlay", "--device", "cpu"]
 HEIGHT, WIDTH = 32, 40
@@ -95,11 +95,11 @@ def test_corrupt_frame_half_way_leaves_the_previous_output_and_no_partial_set(
 
 def test_stale_temporaries_of_killed_runs_are_removed(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    (out / ".segment.999999999.tmp" / "masks").mkdir(parents=True)
-    (out / ".overlay.999999999.tmp.mp4").write_bytes(b"half an mp4")
-    live = out / f".overlay.{os.getppid()}.tmp.mp4"  # a running process's file is left alone
+    (out / ".segment.999999999-0123abcd.tmp" / "masks").mkdir(parents=True)
+    (out / ".overlay.mp4.999999999-0123abcd.tmp.mp4").write_bytes(b"half an mp4")
+    live = out / f".overlay.mp4.{os.getppid()}-0123abcd.tmp.mp4"  # a running process's file is left alone
     live.write_bytes(b"being written")
     (out / "keep.txt").write_text("user file")
     removed = remove_stale_outputs(out)
-    assert sorted(p.name for p in removed) == [".overlay.999999999.tmp.mp4", ".segment.999999999.tmp"]
+    assert [p.name for p in removed] == [".segment.999999999-0123abcd.tmp"]
     assert sorted(p.name for p in out.iterdir()) == sorted([live.name, "keep.txt"])
