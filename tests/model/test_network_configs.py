@@ -7,6 +7,7 @@ layouts are compared on the meta device (no weights are materialised, so the bas
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,21 @@ def test_registry_tables_agree_with_the_files() -> None:
         get_size("huge")
     with pytest.raises(ConfigurationError, match="unknown network argument 'depthh'"):
         build_network("s3", "tiny", depthh=3)
+
+
+def test_preset_expansion_places_the_network_where_the_name_is_given(tmp_path: Path) -> None:
+    inner = tmp_path / "row.yaml"
+    inner.write_text("model: {preset: cutie_dq, size: tiny}\n")
+    outer = tmp_path / "run.yaml"
+    outer.write_text("config: row.yaml\nmodel: {network: {init_args: {num_blocks: 2}}}\n")
+    expanded = preset_args.expand_preset_arguments(["fit", "--config", str(outer), "--model.preset=s3", "--x=1"])
+    networks = [arg for arg in expanded if arg.startswith("--model.network=")]
+    assert networks[0] == preset_args.network_argument("cutie", "base")[0]  # the defaults' network comes first
+    assert networks[1] == preset_args.network_argument("cutie_dq", "tiny")[0]  # before the file that names it
+    assert expanded.index(networks[1]) < expanded.index(str(outer))
+    assert networks[2] == preset_args.network_argument("s3", "tiny")[0]  # after the flag, at the size in force
+    assert json.loads(networks[3].split("=", 1)[1]) == {"init_args": {"num_blocks": 2}}  # the file's override, kept
+    assert expanded[-1] == "--x=1"
+    # unknown names insert nothing (check_preset reports them); --help is left alone
+    assert preset_args.expand_preset_arguments(["fit", "--model.preset", "s4"])[-2:] == ["--model.preset", "s4"]
+    assert preset_args.expand_preset_arguments(["fit", "--help"]) == ["fit", "--help"]
