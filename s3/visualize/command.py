@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -16,7 +17,15 @@ from s3.visualize.features import CapturedFeatures, capture_features
 from s3.visualize.figure import FigureLayout, FigureRow, draw_feature_figure
 from s3.visualize.frames import FrameInputError, centre_box_mask, fit_to_network, read_frame, read_index_mask
 
-__all__ = ["FrameInputError", "RowSpec", "VisualizeError", "main", "parse_compare", "visualize_features"]
+__all__ = [
+    "FrameInputError",
+    "RowSpec",
+    "VisualizeError",
+    "features_command",
+    "main",
+    "parse_compare",
+    "visualize_features",
+]
 
 RANDOM_WEIGHTS = "random weights"
 
@@ -47,7 +56,7 @@ def _build(preset: str, size: str, checkpoint: Path | None, device: str, seed: i
 
 def visualize_features(
     preset: str = "s3",
-    size: str = "base",
+    size: Literal["base", "small", "tiny"] = "base",
     checkpoint: Path | None = None,
     frame: Path | None = None,
     video: Path | None = None,
@@ -122,6 +131,20 @@ def visualize_features(
     return layout
 
 
+@functools.wraps(visualize_features, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+def features_command(**options: Any) -> int:
+    """`s3 visualize features`: `visualize_features` for the CLI tree (same typed arguments and docstring, read
+    through `__wrapped__`); prints the panels of each row and the figure's path, returns the exit code 0."""
+    layout = visualize_features(**options)
+    for row in layout.rows:
+        print(f"{row.label}: {len(row.panels)} panels ({', '.join(row.panels)})")
+    print(f"wrote {layout.path}")
+    return 0
+
+
+features_command.__annotations__ = {**visualize_features.__annotations__, "return": "int"}
+
+
 def build_parser():  # noqa: ANN201 - jsonargparse.ArgumentParser
     """`s3 visualize` with its one action, `features`, whose options are `visualize_features`' typed arguments."""
     from jsonargparse import ArgumentParser
@@ -139,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     config = parser.parse_args(gather_list_options(list(sys.argv[1:] if argv is None else argv)))
     options = {key: value for key, value in vars(config.features).items() if key != "__path__"}
-    layout = visualize_features(**_as_paths(options))
-    for row in layout.rows:
-        print(f"{row.label}: {len(row.panels)} panels ({', '.join(row.panels)})")
-    print(f"wrote {layout.path}")
-    return 0
+    return features_command(**_as_paths(options))
 
 
 LIST_OPTIONS = ("--blocks", "--compare")
