@@ -23,6 +23,7 @@ import torch
 
 from s3.errors import S3Error
 from s3.inference.config import inference_config
+from s3.inference.precision import bf16_warning, cpu_bf16_flags, precision_agreement, synthetic_validation_videos
 from s3.inference.predictor import VideoPredictor
 
 Precision = Literal["fp32", "bf16"]
@@ -66,6 +67,12 @@ class BenchmarkResult:
     achieved_gflops_per_second: float | None = None
     peak_memory_mib: float | None = None  # CUDA max_memory_allocated over the run, when one preset is timed
     frame_ms: list[float] = field(default_factory=list)  # every timed step, in order (pairs up across presets)
+    # bf16 only: J&F of fp32 and bf16 inference with these (random) weights on synthetic validation videos
+    accuracy_videos: int | None = None
+    jf_fp32: float | None = None
+    jf_bf16: float | None = None
+    pixel_agreement: float | None = None  # share of pixels given the same id by both precisions
+    cpu_bf16_flags: list[str] | None = None  # amx_bf16 / avx512_bf16 found in /proc/cpuinfo (CPU runs)
 
 
 def synthetic_frames(
@@ -162,12 +169,15 @@ def benchmark_presets(
     precision: Precision = "fp32",
     inference_preset: str = "cutie",
     count_flops: bool = False,
+    accuracy_videos: int = 0,
 ) -> list[BenchmarkResult]:
     """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
     by frame so that load changes on a shared machine hit all of them alike.
 
     With `count_flops`, each predictor then runs one more memory cycle (`mem_every` frames, untimed) under
     torch's FLOP counter: GFLOP per frame and the achieved GFLOP/s are reported (matmuls and convolutions only).
+    With `precision="bf16"` and `accuracy_videos` > 0, each network also segments that many synthetic validation
+    videos in fp32 and in bf16 and both J&F are reported (`s3.inference.precision.precision_agreement`).
     """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
@@ -190,6 +200,16 @@ def benchmark_presets(
     results = [timer.result(timer.count_gflops(timer.mem_every) if count_flops else None) for timer in timers]
     if torch_device.type == "cuda" and len(timers) == 1:  # with two networks resident the peak mixes both
         results[0].peak_memory_mib = torch.cuda.max_memory_allocated(torch_device) / 2**20
+    if torch_device.type == "cpu":
+        for result in results:
+            result.cpu_bf16_flags = cpu_bf16_flags()
+    if precision == "bf16" and accuracy_videos > 0:
+        videos = synthetic_validation_videos(accuracy_videos)
+        for timer, result in zip(timers, results, strict=True):
+            agreement = precision_agreement(timer.predictor.network, videos, timer.predictor.config)
+            result.accuracy_videos = agreement.videos
+            result.jf_fp32, result.jf_bf16 = agreement.jf_fp32, agreement.jf_bf16
+            result.pixel_agreement = agreement.pixel_agreement
     return results
 
 
@@ -316,7 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", help="also time this preset (interleaved frame by frame) and print the ratio")
     parser.add_argument("--flops", action="store_true", help="also count GFLOP per frame (one extra memory cycle)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="bf16: autocast (on a CPU worth it only with amx_bf16 / avx512_bf16; also reports J&F vs fp32)",
+    )
+    parser.add_argument(
+        "--accuracy-videos",
+        type=int,
+        default=3,
+        help="with --precision bf16: synthetic validation videos segmented in fp32 and bf16 to compare J&F (0: off)",
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--inference-preset", default="cutie", help="memory policy preset")
     split = parser.add_argument_group("over a real evaluation split instead of synthetic frames (METRICS.md §6)")
@@ -337,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         print("s3 benchmark: error: --dataset needs --data-root", file=sys.stderr)
         return 2
     common = dict(device=args.device, precision=args.precision, inference_preset=args.inference_preset)
+    warning = bf16_warning(args.precision, args.device)
+    if warning is not None:
+        print(f"s3 benchmark: warning: {warning}", file=sys.stderr)
     try:
         if args.dataset is not None:
             split_results = benchmark_split(
@@ -347,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         results = benchmark_presets(
             presets, args.network_size, args.size, frames=args.frames, warmup=args.warmup, objects=args.objects,
-            count_flops=args.flops, **common,
+            count_flops=args.flops, accuracy_videos=args.accuracy_videos, **common,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as error:
         if not type(error).__module__.startswith("s3."):
@@ -385,6 +419,13 @@ def print_results(results: list[BenchmarkResult]) -> None:
             f"{r.preset} ({r.network_size}) {r.width}x{r.height}, {r.objects} objects, {r.device} {r.precision}, "
             f"{r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over {r.frames} frames{flops}"
         )
+        if r.jf_fp32 is not None and r.jf_bf16 is not None:
+            print(
+                f"  bf16 vs fp32 on {r.accuracy_videos} synthetic validation videos (same random weights): J&F "
+                f"{r.jf_bf16:.4f} vs {r.jf_fp32:.4f} (difference {r.jf_bf16 - r.jf_fp32:+.4f}), "
+                f"{100 * (r.pixel_agreement or 0):.2f}% of pixels agree; CPU bf16 flags: "
+                f"{', '.join(r.cpu_bf16_flags or []) or 'none'}"
+            )
     if len(results) == 2:
         first, second = results
         ratio = first.ms_per_frame / second.ms_per_frame

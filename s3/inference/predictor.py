@@ -34,6 +34,7 @@ from s3.inference.image_ops import (
 )
 from s3.inference.memory_manager import MemoryManager
 from s3.inference.object_manager import ObjectManager, check_object_id
+from s3.inference.precision import bf16_warning
 from s3.model.layers import aggregate_with_background
 from s3.model.network import VOSNetwork
 
@@ -65,6 +66,10 @@ class VideoPredictor:
         self.config = config if config is not None else InferenceConfig()
         self.config.validate()
         self.device = next(network.parameters()).device
+        if self.config.amp:
+            warning = bf16_warning(self.config.amp_dtype.replace("bfloat16", "bf16"), self.device)
+            if warning is not None:
+                warnings.warn(warning, stacklevel=2)
         self._stagger = self.config.stagger_offsets()
         self.reset()
 

@@ -26,7 +26,7 @@ def test_benchmark_predictor_reports_the_test_size() -> None:
 
 def test_cli_compare_prints_ratio(capsys) -> None:  # noqa: ANN001
     argv = ["--preset", "cutie", "--network-size", "tiny", "--size", "32", "--frames", "1", "--warmup", "0"]
-    assert main([*argv, "--compare", "cutie_dq", "--precision", "bf16"]) == 0
+    assert main([*argv, "--compare", "cutie_dq", "--precision", "bf16", "--accuracy-videos", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "ms/frame" in lines[0] and lines[1].startswith("cutie_dq (tiny)")
     assert lines[2].startswith("time per frame cutie / cutie_dq: ") and "GFLOP" not in lines[2]
