@@ -72,7 +72,7 @@ class NonFiniteGuard(Callback):
         if self.max_bad_steps == 0 or trainer.global_step == self._snapshot_step:
             return  # first micro-batch of an optimiser step only
         self._snapshot_step = trainer.global_step
-        self._buffers = [(b, b.detach().clone()) for b in pl_module.buffers() if b.is_floating_point()]
+        self._buffers = [(b, b.detach().clone()) for b in pl_module.buffers()]
 
     def record_losses(self, losses: Mapping[str, Tensor]) -> None:
         """Called by `S3Module.training_step` for every micro-batch of the step (no host sync here)."""
