@@ -9,7 +9,9 @@ across sequences, and the two CSVs are byte-identical to the toolkit's (`%.3f`, 
 
 Deviations, all opt-in or harmless: `include_first_last` scores every frame; `decay_indices="integer"`
 avoids the toolkit's uint8 wrap of the decay bins (only matters past 256 frames); existing CSVs are
-always recomputed and replaced (the toolkit silently reuses them); the last GT frame, never scored, is not read.
+always recomputed and replaced (the toolkit silently reuses them); the last GT frame, never scored, is not read;
+frames are ordered by number (the toolkit's string order is the same for DAVIS's zero-padded names); objects of
+sequences too short to score (1-2 frames) are `n/a` and left out of the averages (the toolkit would give NaN).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from s3.data.naming import frame_order
 from s3.evaluation.errors import EvaluationError, MissingFileError
 from s3.io.atomic import write_text_atomic
 from s3.io.palette import read_index_mask
@@ -100,7 +103,8 @@ def discover_sequences(davis_root: str | Path, image_set: str = "val") -> list[D
             raise EvaluationError(
                 f"{annotation_dir}: {len(masks)} ground-truth masks for {len(images)} frames in {image_dir}"
             )
-        sequences.append(DavisSequence(name, tuple(path.stem for path in masks), annotation_dir))
+        ordered = frame_order(annotation_dir, [path.name for path in masks])  # numeric: 1.png ... 12.png
+        sequences.append(DavisSequence(name, tuple(Path(mask).stem for mask in ordered), annotation_dir))
     return sequences
 
 
