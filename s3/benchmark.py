@@ -93,7 +93,7 @@ class TimedPredictor:
 
     def __init__(
         self, preset: str, network_size: str, size: int, objects: int, device: torch.device, precision: Precision,
-        inference_preset: str,
+        inference_preset: str, fast_paths: bool = True,
     ) -> None:  # fmt: skip
         from s3.model.factory import build_network
 
@@ -102,7 +102,7 @@ class TimedPredictor:
         self.preset, self.network_size, self.device, self.precision = preset, network_size, device, precision
         network = build_network(preset, network_size).to(device)
         config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
-        self.predictor = VideoPredictor(network, config)
+        self.predictor = VideoPredictor(network, config, fast_paths=fast_paths)
         self.mem_every = config.mem_every
         self.height, self.width = size, int(size * REFERENCE_ASPECT)
         self.pool, mask = synthetic_frames(8, self.height, self.width, objects, device)
@@ -170,6 +170,7 @@ def benchmark_presets(
     inference_preset: str = "cutie",
     count_flops: bool = False,
     accuracy_videos: int = 0,
+    fast_paths: bool = True,
 ) -> list[BenchmarkResult]:
     """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
     by frame so that load changes on a shared machine hit all of them alike.
@@ -178,6 +179,7 @@ def benchmark_presets(
     torch's FLOP counter: GFLOP per frame and the achieved GFLOP/s are reported (matmuls and convolutions only).
     With `precision="bf16"` and `accuracy_videos` > 0, each network also segments that many synthetic validation
     videos in fp32 and in bf16 and both J&F are reported (`s3.inference.precision.precision_agreement`).
+    `fast_paths=False` times the reference modules instead of the prepared inference forms.
     """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
@@ -186,7 +188,7 @@ def benchmark_presets(
         raise BenchmarkError("--device cuda: no CUDA device is available")
     torch_device = torch.device(device)
     timers = [
-        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset)
+        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset, fast_paths)
         for preset in presets
     ]
     for _ in range(warmup):
@@ -262,6 +264,7 @@ def benchmark_split(
     device: str = "cpu",
     precision: Precision = "fp32",
     inference_preset: str = "cutie",
+    fast_paths: bool = True,
 ) -> list[SplitBenchmarkResult]:
     """Times every preset (random weights) over the videos of a real evaluation split at the preset's test size
     (frames resized by the reader as the official evaluation does; that resize is not timed)."""
@@ -289,7 +292,9 @@ def benchmark_split(
         network = build_network(preset, network_size).to(torch_device)
         if torch_device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(torch_device)
-        timing = time_split(VideoPredictor(network, config), VideoEvalDataset(records, test_size), torch_device)
+        timing = time_split(
+            VideoPredictor(network, config, fast_paths=fast_paths), VideoEvalDataset(records, test_size), torch_device
+        )
         results.append(
             SplitBenchmarkResult(
                 preset=preset,

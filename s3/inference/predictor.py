@@ -35,6 +35,7 @@ from s3.inference.image_ops import (
 from s3.inference.memory_manager import MemoryManager
 from s3.inference.object_manager import ObjectManager, check_object_id
 from s3.inference.precision import bf16_warning
+from s3.model.deploy import prepare_for_inference
 from s3.model.layers import aggregate_with_background
 from s3.model.network import VOSNetwork
 
@@ -57,12 +58,16 @@ class VideoPredictor:
     """Semi-supervised VOS inference engine around a `VOSNetwork`.
 
     Args:
-        network: the network (put in eval mode here; its device is the predictor's device).
+        network: the (reference) network; its device is the predictor's device.
         config: test-time memory policy; defaults to Cutie's evaluation settings.
+        fast_paths: run the network's inference form (`s3.model.deploy.prepare_for_inference`: blocked, folded and
+            oneDNN forms over the same parameters; `network` itself is left as it is). False runs the reference
+            modules (put in eval mode here), e.g. to check that an edit of a module reaches inference.
     """
 
-    def __init__(self, network: VOSNetwork, config: InferenceConfig | None = None) -> None:
-        self.network = network.eval()
+    def __init__(self, network: VOSNetwork, config: InferenceConfig | None = None, *, fast_paths: bool = True) -> None:
+        self.fast_paths = fast_paths
+        self.network = prepare_for_inference(network) if fast_paths else network.eval()
         self.config = config if config is not None else InferenceConfig()
         self.config.validate()
         self.device = next(network.parameters()).device
@@ -83,6 +88,7 @@ class VideoPredictor:
         *,
         device: str | torch.device = "cpu",
         strict: bool = True,
+        fast_paths: bool = True,
     ) -> VideoPredictor:
         """Builds the network of `preset` / `size`, loads `checkpoint` (None: random weights, with a warning)."""
         from s3.model.factory import build_network
@@ -90,7 +96,7 @@ class VideoPredictor:
         if checkpoint is None:
             warnings.warn("no checkpoint given: the predictor uses RANDOM weights", stacklevel=2)
         network = build_network(preset, size, weights=checkpoint, strict=strict)
-        return cls(network.to(device), config)
+        return cls(network.to(device), config, fast_paths=fast_paths)
 
     # -------------------------------------------------------------------------------------------- state
     def reset(self) -> None:

@@ -23,6 +23,7 @@ from s3.inference.image_ops import (
     shorter_side_size,
 )
 from s3.inference.predictor import VideoPredictor
+from s3.model.deploy import prepare_for_inference
 from s3.model.network import VOSNetwork
 
 
@@ -43,14 +44,24 @@ class MultiScalePredictor:
         network: shared by all scales (it holds no per-video state).
         sizes: shorter side of the frames seen by each predictor; None keeps the frame's own size.
         config: inference config of every scale (`max_internal_size` is ignored: sizes decide).
+        fast_paths: see `VideoPredictor` (the network is prepared once and shared by every scale).
     """
 
-    def __init__(self, network: VOSNetwork, sizes: Sequence[int | None], config: InferenceConfig | None = None) -> None:
+    def __init__(
+        self,
+        network: VOSNetwork,
+        sizes: Sequence[int | None],
+        config: InferenceConfig | None = None,
+        *,
+        fast_paths: bool = True,
+    ) -> None:
         if not sizes:
             raise ValueError("MultiScalePredictor needs at least one size")
         config = (config or InferenceConfig()).replace(max_internal_size=-1)
         self.sizes = list(sizes)
-        self.predictors = [VideoPredictor(network, config) for _ in self.sizes]
+        if fast_paths:
+            network = prepare_for_inference(network)
+        self.predictors = [VideoPredictor(network, config, fast_paths=fast_paths) for _ in self.sizes]
         self.device = self.predictors[0].device
 
     @property

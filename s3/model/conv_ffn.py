@@ -55,14 +55,3 @@ class ConvFFN(nn.Module):
     def forward(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
         """tokens: B 5hw C, grid: (h, w) of the stride-16 level -> B 5hw C."""
         return self.fc2(self.act(self.dwconv(self.fc1(tokens), grid)))
-
-    def add_to_(self, tokens: Tensor, norm: nn.Module, grid: tuple[int, int], blocks: list[slice]) -> Tensor:
-        """`tokens += self(norm(tokens))` in place, the two token-wise halves one block of rows at a time (the
-        depth-wise conv in between needs the whole, 4× narrower, hidden map). Inference only: no autograd."""
-        hidden = tokens.new_empty(*tokens.shape[:-1], self.fc1.out_features)
-        for rows in blocks:
-            hidden[:, rows] = self.fc1(norm(tokens[:, rows]))
-        hidden = self.act(self.dwconv(hidden, grid))
-        for rows in blocks:
-            tokens[:, rows] += self.fc2(hidden[:, rows])
-        return tokens

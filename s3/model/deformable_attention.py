@@ -1,8 +1,9 @@
 """Multi-scale deformable attention (Deformable DETR / ViT-Adapter) in pure PyTorch.
 
-No compiled extension: bilinear sampling is done with `F.grid_sample`, so the module runs on CPU and GPU alike.
-The sampling grid is always built and sampled in fp32 (a bf16 grid moves samples by up to ~0.2 px); the
-projections follow the ambient autocast dtype.
+No compiled extension: the attention-weighted bilinear sampling is one `F.embedding_bag` over a zero-bordered
+table of the value maps (`value_table` / `sample_value_table`; numerically `grid_sample` with zero padding and
+`align_corners=False`), so the module runs on CPU and GPU alike. Sampling positions and weights are always computed
+and sampled in fp32 (a bf16 grid moves samples by up to ~0.2 px); the projections follow the ambient autocast dtype.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from s3.model.fast_linear import linear
 
 __all__ = [
     "MultiScaleDeformableAttention",
@@ -206,6 +205,10 @@ class MultiScaleDeformableAttention(nn.Module):
         self.output_proj = nn.Linear(d_model, d_model)
         self.reset_parameters()
 
+    # The product of the queries with the fused offset/weight projection (`F.linear`; the deploy step's form swaps
+    # in the oneDNN one).
+    offset_projection = staticmethod(F.linear)
+
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Deformable-DETR initialisation: point `p` of head `m` starts at `(p+1)` pixels along direction `2πm/M`
@@ -289,7 +292,7 @@ class MultiScaleDeformableAttention(nn.Module):
         with torch.autocast(device_type=query.device.type, enabled=False):
             fused_weight = torch.cat([self.sampling_offsets.weight, self.attention_weights.weight]).float()
             fused_bias = torch.cat([self.sampling_offsets.bias, self.attention_weights.bias]).float()
-            fused = linear(query.float(), fused_weight, fused_bias)
+            fused = self.offset_projection(query.float(), fused_weight, fused_bias)
             offsets = fused[..., :num_offsets].view(batch, num_queries, heads, levels, points, 2)
             weights = fused[..., num_offsets:].view(batch, num_queries, heads, levels * points).softmax(-1)
             weights = weights.view(batch, num_queries, heads, levels, points)

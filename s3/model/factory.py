@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from s3.model.fast_linear import use_onednn_linears
 from s3.model.network import VOSNetwork
 from s3.model.network_config import (
     instantiate_network,
@@ -71,6 +70,6 @@ def build_network(
     """
     config = network_config(preset, size, components=components, transformer=transformer)
     set_network_arguments(config, preset, **overrides)
-    network = use_onednn_linears(instantiate_network(config))
+    network = instantiate_network(config)
     network.preset, network.components, network.size = preset, network_components(network), size
     return load_pretrained(network, weights=weights, vit_weights=vit_weights, strict=strict)

@@ -4,6 +4,9 @@ On multi-core CPUs PyTorch's fp32 `F.linear` goes to MKL's sgemm, which scales p
 shapes of this model; viewing the B·N tokens as a channels-last 1×N map (no copy) and calling `F.conv2d` lets
 oneDNN do the same product 1.25-1.4× faster with 2 threads (equal with 1). Whenever autograd needs the product's
 gradient, under autocast, off the CPU and for small inputs, `F.linear` is used as before.
+
+Only the prepared inference network uses it (`s3.model.deploy.prepare_for_inference` swaps every plain `nn.Linear`
+for an `OneDNNLinear` there); the reference modules call `F.linear`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["MIN_ROWS", "OneDNNLinear", "linear", "use_onednn_linears"]
+__all__ = ["MIN_ROWS", "OneDNNLinear", "linear"]
 
-MIN_ROWS = 256  # below this many rows the convolution's setup cost outweighs the gain
+MIN_ROWS = 256  # below this many rows the convolution's setup cost outweighs the gain (read at call time)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -40,14 +43,3 @@ class OneDNNLinear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias)
-
-
-def use_onednn_linears(module: nn.Module) -> nn.Module:
-    """Replaces every plain `nn.Linear` inside `module` with an `OneDNNLinear` sharing its parameters (in place)."""
-    for parent in module.modules():
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.Linear:
-                replacement = OneDNNLinear.__new__(OneDNNLinear)
-                replacement.__dict__.update(child.__dict__)
-                setattr(parent, name, replacement)
-    return module

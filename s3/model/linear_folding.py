@@ -1,7 +1,8 @@
 """Exact folding of consecutive linear maps (eval-mode BatchNorm, 1×1 conv, transposed conv) into one.
 
-Used at inference to project wide feature maps to the decoder's narrow skip features *before* upsampling them:
-the algebra is exact; only floating-point rounding differs from running the maps one after the other.
+Used by the inference forms (`s3.model.inference_forms`) to project wide feature maps to the decoder's narrow skip
+features *before* upsampling them: the algebra is exact; only floating-point rounding differs from running the maps
+one after the other.
 """
 
 from __future__ import annotations

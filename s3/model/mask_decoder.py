@@ -10,7 +10,7 @@ from s3.model.layers import GConv2d, GroupResBlock, area_resize, gru_update, ups
 
 
 class DecoderFeatureProcessor(nn.Module):
-    """1×1 projections of the f8 and f4 skip features (applied by `VOSNetwork.encode_image`, once per frame)."""
+    """1×1 projections of the f8 and f4 skip features (`MaskDecoder.project_skips`, once per frame)."""
 
     def __init__(self, in_dims: tuple[int, int], out_dims: tuple[int, int]) -> None:
         super().__init__()
@@ -76,6 +76,11 @@ class MaskDecoder(nn.Module):
         self.up_8_4 = MaskUpsampleBlock(up_dims[1], up_dims[2])
         self.pred = nn.Conv2d(up_dims[2], 1, kernel_size=3, padding=1)
 
+    def project_skips(self, f8: Tensor, f4: Tensor) -> list[Tensor]:
+        """The decoder's own view of the encoder's skip features: f8 B C8 H/8 W/8, f4 B C4 H/4 W/4 ->
+        [skip8 B up_dims[0] H/8 W/8, skip4 B up_dims[1] H/4 W/4]."""
+        return self.decoder_feat_proc([f8, f4])
+
     def forward(
         self,
         ms_features: list[Tensor],
@@ -85,7 +90,7 @@ class MaskDecoder(nn.Module):
         update_sensory: bool = True,
         chunk_size: int = -1,
     ) -> tuple[Tensor, Tensor]:
-        """ms_features: [f16, skip8, skip4] with the skips already projected by `decoder_feat_proc`,
+        """ms_features: [f16, skip8, skip4] with the skips already projected by `project_skips`,
         memory_readout: B N C h w, sensory: B N S h w.
 
         Returns (sensory B N S h w, logits B N 4h 4w); sensory is returned unchanged if not updated.

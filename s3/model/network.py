@@ -115,17 +115,12 @@ class VOSNetwork(nn.Module):
         """image: B 3 H W in [0, 1] -> ([f16, skip8, skip4], pix_feat B pixel_dim h w).
 
         `skip8` / `skip4` are the mask decoder's 1×1 projections of the encoder's f8 / f4 (`up_dims[0]` and
-        `up_dims[1]` channels): they depend only on the image, so they are computed once per frame here, and an
-        encoder that can fold them into its own last linear maps does so.
+        `up_dims[1]` channels, `MaskDecoder.project_skips`): they depend only on the image, so they are computed once
+        per frame here rather than once per decoded object chunk.
         """
-        projections = self.mask_decoder.decoder_feat_proc.transforms
-        normalized = self.normalize(image)
-        if getattr(self.pixel_encoder, "folds_skip_projections", False):
-            features = self.pixel_encoder(normalized, skip_projections=projections)
-        else:
-            f16, f8, f4 = self.pixel_encoder(normalized)
-            features = [f16, projections[0](f8), projections[1](f4)]
-        return features, self.pix_feat_proj(features[0])
+        f16, f8, f4 = self.pixel_encoder(self.normalize(image))
+        features = [f16, *self.mask_decoder.project_skips(f8, f4)]
+        return features, self.pix_feat_proj(f16)
 
     def transform_key(
         self, f16: Tensor, *, need_shrinkage: bool = True, need_selection: bool = True

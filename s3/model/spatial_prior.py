@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-
-from s3.model.linear_folding import batchnorm_affine
 
 __all__ = ["SpatialPriorModule"]
 
@@ -17,18 +13,6 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int) -> list[nn.Mo
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]
-
-
-def conv_bn_relu_folded(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: Tensor) -> Tensor:
-    """`relu(norm(conv(x)))` as one biased convolution (eval-mode BatchNorm folded into the kernel)."""
-    affine = batchnorm_affine(norm)
-    if affine is None:
-        raise ValueError("conv_bn_relu_folded: the BatchNorm uses batch statistics")
-    scale, shift = affine
-    weight = (conv.weight * scale[:, None, None, None]).contiguous(memory_format=torch.channels_last)
-    bias = shift if conv.bias is None else shift + conv.bias * scale
-    out = F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), conv.stride, conv.padding, conv.dilation, conv.groups)
-    return out.relu_()
 
 
 class SpatialPriorModule(nn.Module):
@@ -57,28 +41,10 @@ class SpatialPriorModule(nn.Module):
         self.fc3 = nn.Conv2d(4 * inplanes, embed_dim, kernel_size=1)
 
     def stem_features(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The CNN maps before the 1×1 projections: B 64 H/4 W/4, B 128 H/8 W/8, B 256 H/16 W/16.
-
-        Without autograd and with running BatchNorm statistics, each conv+BN pair runs as one convolution with the
-        BatchNorm folded into it, on channels-last maps (≈2× faster on CPU; the max-pool ≈8×). The maps are then
-        returned channels-last: the same values (up to rounding), another memory layout.
-        """
-        if not torch.is_grad_enabled():
-            layers = [*self.stem, *self.conv2, *self.conv3]
-            if all(batchnorm_affine(layer) is not None for layer in layers if isinstance(layer, nn.BatchNorm2d)):
-                return self._folded_stem_features(image)
+        """The CNN maps before the 1×1 projections: B 64 H/4 W/4, B 128 H/8 W/8, B 256 H/16 W/16."""
         s4 = self.stem(image)
         s8 = self.conv2(s4)
         return s4, s8, self.conv3(s8)
-
-    def _folded_stem_features(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x = image.contiguous(memory_format=torch.channels_last)
-        x = conv_bn_relu_folded(self.stem[0], self.stem[1], x)
-        x = conv_bn_relu_folded(self.stem[3], self.stem[4], x)
-        x = conv_bn_relu_folded(self.stem[6], self.stem[7], x)
-        s4 = self.stem[9](x)
-        s8 = conv_bn_relu_folded(self.conv2[0], self.conv2[1], s4)
-        return s4, s8, conv_bn_relu_folded(self.conv3[0], self.conv3[1], s8)
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Spatial priors of a normalised image.

@@ -7,7 +7,8 @@ Data flow (h×w = stride-16 grid):
              that refines c from the stage's CLS / patch tokens
     c ─► split ─► c2, c3;  c1 = up(c2) + c1;  + ViT features of stages 1-3;  BatchNorms ─► [f16, f8, f4]
 
-At inference the mask decoder's 1×1 skip projections are folded into this tail (see `forward`).
+`s3.model.deploy.prepare_for_inference` swaps in a form of this encoder whose tail has the mask decoder's 1×1
+skip projections folded in (`s3.model.inference_forms.FoldedTailEncoder`); `forward` here is the reference math.
 
 State-dict keys equal the official release's `pixel_encoder.*` keys (adapter first, then `vit_module.*`).
 """
@@ -16,16 +17,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
-from s3.model.fast_linear import linear
-from s3.model.linear_folding import fold_norm_into_projection, project_tokens_to_map, project_transposed_conv
 from s3.model.spatial_prior import SpatialPriorModule
-from s3.model.spatial_semantic import InteractionStage
+from s3.model.spatial_semantic_block import InteractionStage
 from s3.model.vit_backbone import DinoVisionTransformer
 
 __all__ = ["SpatialSemanticEncoder", "init_adapter_weights"]
@@ -69,8 +69,6 @@ class SpatialSemanticEncoder(nn.Module):
         finetune_index: interaction stages whose ViT blocks are trained although `freeze_vit` is set.
         with_cp: activation checkpointing of the extractors (and of trainable ViT blocks) while training.
     """
-
-    folds_skip_projections = True  # forward() accepts the decoder's skip projections (see there)
 
     def __init__(
         self,
@@ -149,7 +147,6 @@ class SpatialSemanticEncoder(nn.Module):
             trainable_blocks=trainable_blocks,
         )
         self._reference_cache: dict[tuple, Tensor] = {}
-        self._stride4_cache: tuple | None = None
 
     @torch.no_grad()
     def reset_adapter_parameters(self) -> None:
@@ -172,20 +169,13 @@ class SpatialSemanticEncoder(nn.Module):
             self._reference_cache[key] = points
         return points
 
-    def forward(self, image: Tensor, skip_projections: Sequence[nn.Conv2d] | None = None) -> list[Tensor]:
-        """Multi-scale features of a normalised image.
+    def adapter_tokens(self, image: Tensor) -> AdapterTokens:
+        """SPM, ViT and interaction stages: everything before the tail that builds the three maps.
 
         Args:
             image: B 3 H W, ImageNet-normalised; H and W multiples of 16 (32 recommended, as upstream pads).
-            skip_projections: optional 1×1 convolutions `(P8, P4)` (the mask decoder's skip projections). With
-                them the result is `[f16, P8(f8), P4(f4)]`; when the BatchNorms use running statistics the
-                projections are folded into the last linear maps, so the 768-channel stride-4 map is never built
-                (the same values up to rounding, ~30 GFLOP less per 480p frame).
-
-        Returns:
-            [f16 B C H/16 W/16, f8 B C H/8 W/8, f4 B C H/4 W/4] with C = embed_dim, or the projected variant.
         """
-        batch, _, height, width = image.shape
+        _, _, height, width = image.shape
         if height % 16 or width % 16:
             raise ValueError(f"SpatialSemanticEncoder: input {height}×{width} must be a multiple of 16 (pad it)")
         s4, s8, s16 = self.spm.stem_features(image)
@@ -205,88 +195,49 @@ class SpatialSemanticEncoder(nn.Module):
             cls_token, patch_tokens = tokens[:, :1], tokens[:, 1:]
             spatial = stage(spatial, cls_token, patch_tokens, reference_points, grid)
             vit_tokens.append(patch_tokens)
+        return AdapterTokens(s4, spatial, tuple(vit_tokens), grid)
 
-        fine_tokens = 4 * grid_h * grid_w
-        c2 = spatial[:, :fine_tokens].transpose(1, 2).reshape(batch, -1, 2 * grid_h, 2 * grid_w)
-        c3 = spatial[:, fine_tokens:].transpose(1, 2).reshape(batch, -1, grid_h, grid_w)
-        # The last stage's ViT output only acts through its extractors (as upstream: it is not added).
-        f16 = self.norm3(c3 + tokens_to_map(vit_tokens[2], grid).to(c3.dtype))
-        if skip_projections is not None:
-            projection8, projection4 = skip_projections
-            folded8 = fold_norm_into_projection(self.norm2, projection8)
-            folded4 = fold_norm_into_projection(self.norm1, projection4)
-            if folded8 is not None and folded4 is not None:
-                skip8 = self._folded_level(folded8, spatial[:, :fine_tokens], vit_tokens[1], grid, scale=2)
-                skip4 = self._folded_stride4(folded4, spatial[:, :fine_tokens], s4, vit_tokens[0], grid)
-                return [f16, skip8, skip4]
-        c1 = self.up(c2) + self.spm.fc1(s4)
-        c1 = c1 + upsample(tokens_to_map(vit_tokens[0], grid), 4).to(c1.dtype)
-        c2 = c2 + upsample(tokens_to_map(vit_tokens[1], grid), 2).to(c2.dtype)
-        f8, f4 = self.norm2(c2), self.norm1(c1)
-        if skip_projections is not None:
-            return [f16, skip_projections[0](f8), skip_projections[1](f4)]
-        return [f16, f8, f4]
+    def stride16_map(self, tokens: AdapterTokens) -> Tensor:
+        """f16 = BN(c3 + stage-3 ViT map): B C h w. The last stage's ViT output only acts through its extractors
+        (as upstream: it is not added)."""
+        batch, fine_tokens = tokens.spatial.shape[0], tokens.fine_tokens
+        c3 = tokens.spatial[:, fine_tokens:].transpose(1, 2).reshape(batch, -1, *tokens.grid)
+        return self.norm3(c3 + tokens_to_map(tokens.vit[2], tokens.grid).to(c3.dtype))
 
-    @staticmethod
-    def _folded_level(
-        folded: tuple[Tensor, Tensor], spatial_tokens: Tensor, vit_tokens: Tensor, grid: tuple[int, int], scale: int
-    ) -> Tensor:
-        """`W (c + up(vit)) + b` for the stride-8 level: both terms are projected before the sum and upsampling."""
-        matrix, bias = folded
-        height, width = grid[0] * scale, grid[1] * scale
-        vit = project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid)
-        out = upsample(vit, scale)
-        out += project_tokens_to_map(spatial_tokens, matrix.to(out.dtype), (height, width), bias.to(out.dtype))
-        return out
+    def forward(self, image: Tensor) -> list[Tensor]:
+        """Multi-scale features of a normalised image.
 
-    def _folded_stride4(
-        self, folded: tuple[Tensor, Tensor], fine_tokens: Tensor, s4: Tensor, vit_tokens: Tensor, grid: tuple[int, int]
-    ) -> Tensor:
-        """`W (up(c2) + fc1(s4) + up4(vit)) + b`, each term mapped to the skip width first.
+        Args:
+            image: B 3 H W, ImageNet-normalised; H and W multiples of 16 (32 recommended, as upstream pads).
 
-        The 2×2 stride-2 transposed conv of the stride-8 tokens is one matmul to `O·2·2` channels per token followed
-        by a pixel shuffle, accumulated straight into the upsampled ViT term.
+        Returns:
+            [f16 B C H/16 W/16, f8 B C H/8 W/8, f4 B C H/4 W/4] with C = embed_dim.
         """
-        matrix, bias = folded
-        up_matrix, stem_matrix, total_bias = self._stride4_weights(matrix, bias)
-        batch, dtype = fine_tokens.shape[0], fine_tokens.dtype
-        fine_h, fine_w = 2 * grid[0], 2 * grid[1]
-        out_channels = matrix.shape[0]
-        out = upsample(project_tokens_to_map(vit_tokens, matrix.to(vit_tokens.dtype), grid), 4).to(dtype)
-        # out[b, o, 2y + i, 2x + j] += Σ_c tokens[b, (y, x), c] · up[c, o, i, j]
-        shuffled = linear(fine_tokens, up_matrix.to(dtype)).view(batch, fine_h, fine_w, out_channels, 2, 2)
-        out.view(batch, out_channels, fine_h, 2, fine_w, 2).add_(shuffled.permute(0, 3, 1, 4, 2, 5))
-        out += F.conv2d(s4, stem_matrix.to(s4.dtype)[:, :, None, None], total_bias.to(s4.dtype))
-        return out
+        tokens = self.adapter_tokens(image)
+        grid_h, grid_w = tokens.grid
+        batch = image.shape[0]
+        f16 = self.stride16_map(tokens)
+        c2 = tokens.spatial[:, : tokens.fine_tokens].transpose(1, 2).reshape(batch, -1, 2 * grid_h, 2 * grid_w)
+        c1 = self.up(c2) + self.spm.fc1(tokens.s4)
+        c1 = c1 + upsample(tokens_to_map(tokens.vit[0], tokens.grid), 4).to(c1.dtype)
+        c2 = c2 + upsample(tokens_to_map(tokens.vit[1], tokens.grid), 2).to(c2.dtype)
+        return [f16, self.norm2(c2), self.norm1(c1)]
 
-    def _stride4_weights(self, matrix: Tensor, bias: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The folded stride-4 weights: up-conv as an `(O·2·2) × C` matrix, `O × 64` stem matrix and total bias.
 
-        The up-conv fold is a 768²×4×O product, so it is cached while `matrix`, `bias` and the weights are unchanged
-        and autograd is off.
-        """
-        up, fc1 = self.up, self.spm.fc1
-        if up.kernel_size != (2, 2) or up.stride != (2, 2) or up.padding != (0, 0):
-            raise ValueError("SpatialSemanticEncoder: the folded tail expects a 2×2 stride-2 up-conv")
-        parameters = [up.weight, up.bias, fc1.weight, fc1.bias]
-        key = tuple((p.data_ptr(), p._version) for p in parameters if p is not None)
-        cached = self._stride4_cache
-        if (
-            not torch.is_grad_enabled()
-            and cached is not None
-            and cached[0] == key
-            and torch.equal(cached[1], matrix)
-            and torch.equal(cached[2], bias)
-        ):
-            return cached[3]
-        up_weight, up_bias = project_transposed_conv(up, matrix)  # C O 2 2
-        up_matrix = up_weight.flatten(1).t().contiguous()  # (O·2·2) C, rows ordered (o, i, j)
-        stem_matrix = matrix @ fc1.weight[:, :, 0, 0]
-        total_bias = bias + up_bias + (matrix @ fc1.bias if fc1.bias is not None else 0.0)
-        weights = (up_matrix, stem_matrix, total_bias)
-        if not torch.is_grad_enabled():
-            self._stride4_cache = (key, matrix.clone(), bias.clone(), tuple(w.detach() for w in weights))
-        return weights
+@dataclass(frozen=True)
+class AdapterTokens:
+    """What the encoder's tail reads: the SPM's stride-4 map, the refined spatial tokens, the ViT patch tokens
+    after each interaction stage and the stride-16 grid."""
+
+    s4: Tensor  # B 64 H/4 W/4 (SPM stem, before its 1×1 projection)
+    spatial: Tensor  # B 5hw C: stride-8 tokens then stride-16 tokens
+    vit: tuple[Tensor, ...]  # per stage: B hw C
+    grid: tuple[int, int]  # (h, w) of the stride-16 grid
+
+    @property
+    def fine_tokens(self) -> int:
+        """Number of stride-8 tokens (4hw)."""
+        return 4 * self.grid[0] * self.grid[1]
 
 
 def tokens_to_map(tokens: Tensor, grid: tuple[int, int]) -> Tensor:

@@ -14,7 +14,6 @@ from s3.inference.predictor import VideoPredictor
 from s3.inference.propagation import propagate_video
 from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network, load_pretrained
-from s3.model.fast_linear import use_onednn_linears
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_components
 from s3.ops.nonfinite import NonFiniteGuard
@@ -94,8 +93,6 @@ class S3Module(pl.LightningModule):
             self.hparams["network"] = None
         if network is None:
             network = build_network(preset, size)
-        else:
-            network = use_onednn_linears(network)  # as build_network does
         network.preset, network.components, network.size = preset, network_components(network), size
         self.network = load_pretrained(network, weights=weights, vit_weights=vit_weights)
         self.losses = LossComputer(

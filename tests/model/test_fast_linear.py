@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from s3.model import build_network
-from s3.model.fast_linear import MIN_ROWS, OneDNNLinear, linear, use_onednn_linears
+from s3.model.deploy import inference_view, prepare_for_inference
+from s3.model.fast_linear import MIN_ROWS, OneDNNLinear, linear
 
 
 @pytest.mark.parametrize("shape", [(MIN_ROWS,), (2, 300), (1, 3, 7, 40)])
@@ -40,13 +41,16 @@ def test_swap_keeps_parameters_keys_and_skips_subclasses() -> None:
     model = nn.Sequential(nn.Linear(4, 5), nn.MultiheadAttention(8, 2), nn.Sequential(nn.Linear(5, 3)))
     keys = list(model.state_dict())
     weight = model[0].weight
-    use_onednn_linears(model)
-    assert type(model[0]) is OneDNNLinear and type(model[2][0]) is OneDNNLinear
-    assert type(model[1].out_proj) is not OneDNNLinear  # MultiheadAttention uses its weights functionally
-    assert model[0].weight is weight and list(model.state_dict()) == keys
+    prepared = inference_view(model)
+    assert type(prepared[0]) is OneDNNLinear and type(prepared[2][0]) is OneDNNLinear
+    assert type(prepared[1].out_proj) is not OneDNNLinear  # MultiheadAttention uses its weights functionally
+    assert prepared[0].weight is weight and list(prepared.state_dict()) == keys
+    assert type(model[0]) is nn.Linear and type(model[2][0]) is nn.Linear  # the reference model is untouched
 
 
-def test_networks_are_built_with_it() -> None:
+def test_prepared_networks_use_it_and_reference_networks_do_not() -> None:
     network = build_network("s3", "tiny")
-    assert not any(type(m) is nn.Linear for m in network.modules())
-    assert isinstance(network.pixel_encoder.vit_module.blocks[0].mlp.fc1, OneDNNLinear)
+    assert not any(isinstance(m, OneDNNLinear) for m in network.modules())
+    prepared = prepare_for_inference(network)
+    assert not any(type(m) is nn.Linear for m in prepared.modules())
+    assert isinstance(prepared.pixel_encoder.vit_module.blocks[0].mlp.fc1, OneDNNLinear)

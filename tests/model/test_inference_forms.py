@@ -1,5 +1,5 @@
 """The inference forms of S3's encoder (row-blocked, in-place stages; BatchNorm-folded channels-last SPM; the
-folded stride-4 tail) compute what the autograd forms compute, up to rounding."""
+folded stride-4 tail; the folded semantic attention) compute what the reference modules compute, up to rounding."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-import s3.model.spatial_semantic as spatial_semantic
+import s3.model.inference_forms as inference_forms
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
+from s3.model.deploy import inference_view
+from s3.model.inference_forms import (
+    BlockedInteractionStage,
+    BlockedSpatialExtractor,
+    FoldedSpatialPriorModule,
+    FoldedTailEncoder,
+    inference_blocks,
+    row_blocks,
+)
 from s3.model.spatial_prior import SpatialPriorModule
-from s3.model.spatial_semantic import InteractionStage, SpatialExtractor, inference_blocks, row_blocks
+from s3.model.spatial_semantic_block import InteractionStage, SpatialExtractor
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
 from tests.model.tiny_encoder import TINY
 
@@ -30,7 +39,7 @@ def randomise(module: nn.Module, seed: int = 0) -> None:
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 7 rows: every block boundary case (a short last block included) on tiny inputs."""
-    monkeypatch.setattr(spatial_semantic, "INFERENCE_BLOCK_ROWS", 7)
+    monkeypatch.setattr(inference_forms, "INFERENCE_BLOCK_ROWS", 7)
 
 
 def test_row_blocks_cover_the_rows_once():
@@ -40,7 +49,7 @@ def test_row_blocks_cover_the_rows_once():
 
 
 def test_inference_blocks_only_split_on_cpu():
-    rows = 2 * spatial_semantic.INFERENCE_BLOCK_ROWS + 1
+    rows = 2 * inference_forms.INFERENCE_BLOCK_ROWS + 1
     assert len(inference_blocks(torch.empty(1, rows, 2))) == 3
     assert inference_blocks(torch.empty(1, rows, 2, device="meta")) == [slice(0, rows)]
 
@@ -60,20 +69,23 @@ def test_deformable_attention_in_query_blocks_equals_one_call():
 
 @pytest.mark.parametrize("semantic", [True, False])
 @pytest.mark.parametrize("extra", [0, 2])
-def test_interaction_stage_inference_form_equals_autograd_form(small_blocks, semantic, extra):
+def test_interaction_stage_inference_form_equals_reference(small_blocks, semantic, extra):
     torch.manual_seed(0)
     stage = InteractionStage(32, deform_num_heads=4, num_points=2, semantic=semantic, semantic_heads=4,
                              num_extra_extractors=extra).eval()  # fmt: skip
     randomise(stage)
+    blocked = inference_view(stage).eval()
+    assert type(blocked) is BlockedInteractionStage and type(blocked.extractor) is BlockedSpatialExtractor
     grid = (3, 4)
     spatial = torch.randn(2, 5 * 12, 32)
     cls_token, patch_tokens = torch.randn(2, 1, 32), torch.randn(2, 12, 32)
     reference = grid_reference_points([(6, 8), (3, 4)])
-    expected = stage(spatial, cls_token, patch_tokens, reference, grid)  # autograd on: the module graph
+    expected = stage(spatial, cls_token, patch_tokens, reference, grid)  # the reference module, autograd on
     assert expected.requires_grad
     before = spatial.clone()
     with torch.inference_mode():
-        actual = stage(spatial, cls_token, patch_tokens, reference, grid)
+        actual = blocked(spatial, cls_token, patch_tokens, reference, grid)
+        assert torch.equal(stage(spatial, cls_token, patch_tokens, reference, grid), expected.detach())
     torch.testing.assert_close(actual, expected.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(spatial, before, rtol=0, atol=0)  # the caller's tokens are not updated in place
 
@@ -87,30 +99,41 @@ def test_extractor_inference_form_leaves_its_input_alone(small_blocks):
     expected = extractor(spatial, patch_tokens, reference, (2, 2)).detach()
     before = spatial.clone()
     with torch.no_grad():
-        assert extractor.updates_in_place()
-        actual = extractor(spatial, patch_tokens, reference, (2, 2))
+        actual = inference_view(extractor).eval()(spatial, patch_tokens, reference, (2, 2))
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     assert torch.equal(spatial, before)
 
 
-def test_extractor_with_active_drop_path_keeps_the_stochastic_form():
+def test_reference_extractor_keeps_drop_path_without_autograd():
+    """The reference forward draws its stochastic depth in training mode whatever the grad mode (no inference
+    branch inside it)."""
+    torch.manual_seed(0)
     extractor = SpatialExtractor(32, num_heads=4, num_points=2, drop_path=0.5)
+    randomise(extractor)
+    spatial, patch_tokens = torch.randn(4, 20, 32), torch.randn(4, 4, 32)
+    reference = grid_reference_points([(4, 4), (2, 2)])
     with torch.no_grad():
-        assert not extractor.updates_in_place()  # training mode: the drop-path draw must happen
+        draws = {tuple(extractor(spatial, patch_tokens, reference, (2, 2))[:, 0, 0].tolist()) for _ in range(6)}
+        assert len(draws) > 1
         extractor.eval()
-        assert extractor.updates_in_place()
+        first = extractor(spatial, patch_tokens, reference, (2, 2))
+        assert torch.equal(first, extractor(spatial, patch_tokens, reference, (2, 2)))
 
 
 def test_spatial_prior_folded_form_equals_conv_bn_relu():
     torch.manual_seed(0)
     spm = SpatialPriorModule(inplanes=8, embed_dim=32).eval()
     randomise(spm)
+    folded = inference_view(spm).eval()
+    assert type(folded) is FoldedSpatialPriorModule
     image = torch.randn(2, 3, 64, 96)
     expected = spm.stem_features(image)  # autograd on: the module graph
     with torch.no_grad():
-        actual = spm.stem_features(image)
-    for got, want in zip(actual, expected, strict=True):
+        actual = folded.stem_features(image)
+        plain = spm.stem_features(image)
+    for got, want, same in zip(actual, expected, plain, strict=True):
         assert got.is_contiguous(memory_format=torch.channels_last)
+        assert not same.is_contiguous(memory_format=torch.channels_last)  # the reference never folds
         torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-4)
 
 
@@ -120,14 +143,13 @@ def test_spatial_prior_in_training_mode_uses_batch_statistics():
     image = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         s4, s8, s16 = spm.stem_features(image)
-        assert spm.stem[1].running_mean.abs().sum() > 0  # statistics were updated: no folding in training mode
-        spm.eval()
-        folded_s4, _, _ = spm.stem_features(image)
+        assert spm.stem[1].running_mean.abs().sum() > 0  # statistics were updated
+        folded_s4, _, _ = inference_view(spm).eval().stem_features(image)
     assert not s4.is_contiguous(memory_format=torch.channels_last)
     assert not torch.allclose(s4, folded_s4, atol=1e-3)
 
 
-def test_encoder_inference_forms_equal_autograd_forms(small_blocks):
+def test_encoder_folded_tail_equals_projected_reference(small_blocks):
     torch.manual_seed(0)
     encoder = SpatialSemanticEncoder(**TINY).eval()
     randomise(encoder.spm)
@@ -137,17 +159,25 @@ def test_encoder_inference_forms_equal_autograd_forms(small_blocks):
         encoder.level_embed.normal_()
     for norm in (encoder.norm1, encoder.norm2, encoder.norm3):
         randomise(norm)
+    folded = inference_view(encoder).eval()
+    assert type(folded) is FoldedTailEncoder
     skips = (nn.Conv2d(32, 16, 1), nn.Conv2d(32, 8, 1))
     image = torch.randn(2, 3, 64, 96)
-    expected = encoder(image, skip_projections=skips)
+
+    def reference() -> list[torch.Tensor]:
+        f16, f8, f4 = encoder(image)
+        return [f16, skips[0](f8), skips[1](f4)]
+
+    expected = reference()
     with torch.inference_mode():
-        actual = encoder(image, skip_projections=skips)
-        again = encoder(image, skip_projections=skips)  # cached tail weights
+        actual = folded.features_with_skips(image, skips)
+        again = folded.features_with_skips(image, skips)  # cached tail weights
+    assert [f.shape[1] for f in actual] == [32, 16, 8]
     for got, repeat, want in zip(actual, again, expected, strict=True):
         torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-4)
         assert torch.equal(got, repeat)
     with torch.no_grad():  # weights changed in place: the cached stride-4 fold must follow
         encoder.up.weight.mul_(2.0)
-    expected = encoder(image, skip_projections=skips)[2]
+    expected = reference()[2]
     with torch.inference_mode():
-        torch.testing.assert_close(encoder(image, skip_projections=skips)[2], expected.detach(), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(folded.features_with_skips(image, skips)[2], expected.detach(), rtol=1e-4, atol=1e-4)

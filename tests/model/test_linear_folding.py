@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import torch
 from torch import nn
 
 from s3.model import build_network
+from s3.model.deploy import prepare_for_inference
+from s3.model.inference_forms import FoldedTailEncoder
 from s3.model.linear_folding import batchnorm_affine, fold_norm_into_projection, project_transposed_conv
 
 
@@ -44,7 +48,7 @@ def test_fold_norm_into_projection_and_transposed_conv() -> None:
     assert fold_norm_into_projection(norm, nn.Conv2d(6, 3, kernel_size=3)) is None
 
 
-def test_s3_encode_image_folds_skips_exactly_in_eval_and_not_in_training() -> None:
+def test_s3_prepared_encode_image_folds_skips_exactly_and_reference_projects_full_maps() -> None:
     torch.manual_seed(0)
     network = build_network("s3", "tiny")
     randomise_batchnorms(network.pixel_encoder)
@@ -56,9 +60,13 @@ def test_s3_encode_image_folds_skips_exactly_in_eval_and_not_in_training() -> No
         return [f16, projections[0](f8), projections[1](f4)]
 
     network.eval()
-    with torch.no_grad():
-        folded, _ = network.encode_image(image)
+    prepared = prepare_for_inference(network)
+    with torch.inference_mode(), mock.patch.object(FoldedTailEncoder, "_folded_stride4", autospec=True,
+                                                   side_effect=FoldedTailEncoder._folded_stride4) as fold:  # fmt: skip
+        folded, _ = prepared.encode_image(image)
         reference = unfolded()
+        assert torch.equal(network.encode_image(image)[0][2], reference[2])  # the reference never folds
+    assert fold.call_count == 1
     assert [f.shape[1] for f in folded] == [network.ms_dims[0], *(p.out_channels for p in projections)]
     for got, want in zip(folded, reference, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

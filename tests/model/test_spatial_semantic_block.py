@@ -13,7 +13,8 @@ from torch import nn
 
 from s3.model.conv_ffn import ConvFFN
 from s3.model.deformable_attention import MultiScaleDeformableAttention
-from s3.model.spatial_semantic import SemanticCrossAttention, fused_few_key_attention
+from s3.model.inference_forms import fused_few_key_attention
+from s3.model.spatial_semantic_block import SemanticCrossAttention
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
 from tests.model.tiny_encoder import TINY
 
