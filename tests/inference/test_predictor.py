@@ -179,3 +179,24 @@ def test_memory_frames_and_staggered_sensory_updates(tiny_network: VOSNetwork, m
     assert flags == [True, False, True, True, False, True, False]  # frames 1..7
     assert memory_frames == [0, 3, 6]
     assert predictor.memory.token_counts()["working"] == 2 * 6
+
+
+def test_fast_paths_switch_chooses_prepared_or_reference_network() -> None:
+    from s3.model.deploy import is_prepared
+    from s3.model.factory import build_network
+
+    torch.manual_seed(0)
+    network = build_network("s3", "tiny").train()
+    fast = VideoPredictor(network)
+    assert is_prepared(fast.network) and fast.network is not network and fast.fast_paths
+    assert network.training  # the reference network is left as it is
+    reference = VideoPredictor(network, fast_paths=False)
+    assert reference.network is network and not network.training and not reference.fast_paths
+    images, masks = blob_video(3, 64, 96)
+    with_fast, with_reference = run(fast, images, {0: masks[0]}), run(reference, images, {0: masks[0]})
+    for got, want in zip(with_fast, with_reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    scales = MultiScalePredictor(network, [None, 48])
+    assert scales.predictors[0].network is scales.predictors[1].network  # prepared once, shared by the scales
+    plain = MultiScalePredictor(network, [None], fast_paths=False)
+    assert plain.predictors[0].network is network
