@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from s3.model.deformable_attention import grid_reference_points
+from s3.model.deploy import inference_view
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
 
 __all__ = ["benchmark_pixel_encoder", "main"]
@@ -54,9 +55,9 @@ def benchmark_pixel_encoder(
     repeats: int = 3,
     parts: bool = False,
 ) -> list[dict[str, Any]]:
-    """Seconds per frame of the full-size encoder for each (threads, dtype)."""
+    """Seconds per frame of the full-size encoder's inference form (`s3.model.deploy`) for each (threads, dtype)."""
     torch.manual_seed(0)
-    encoder = SpatialSemanticEncoder().eval()
+    encoder = inference_view(SpatialSemanticEncoder()).eval()
     image = torch.randn(1, 3, height, width)
     grid = (height // 16, width // 16)
     tokens = grid[0] * grid[1]
