@@ -20,6 +20,7 @@ Forms (reference module -> inference form):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,7 @@ from s3.model.deformable_attention import MultiScaleDeformableAttention
 from s3.model.fast_linear import linear
 from s3.model.linear_folding import (
     batchnorm_affine,
+    fold_norm_into_projection,
     project_tokens_to_map,
     project_transposed_conv,
 )
@@ -280,6 +282,20 @@ class FoldedTailEncoder(SpatialSemanticEncoder):
         if self.skip_projections is None:
             raise ValueError("FoldedTailEncoder: project_skips needs the skip projections (prepare_for_inference)")
         return self.features_with_skips(image, self.skip_projections)
+
+    def features_with_skips(self, image: Tensor, projections: Sequence[nn.Conv2d]) -> list[Tensor]:
+        """image B 3 H W (normalised) -> [f16 B C H/16 W/16, P8(f8) B O8 H/8 W/8, P4(f4) B O4 H/4 W/4]."""
+        projection8, projection4 = projections
+        folded8 = fold_norm_into_projection(self.norm2, projection8)
+        folded4 = fold_norm_into_projection(self.norm1, projection4)
+        if folded8 is None or folded4 is None:
+            f16, f8, f4 = super().forward(image)
+            return [f16, projection8(f8), projection4(f4)]
+        tokens = self.adapter_tokens(image)
+        fine = tokens.spatial[:, : tokens.fine_tokens]
+        skip8 = self._folded_stride8(folded8, fine, tokens.vit[1], tokens.grid)
+        skip4 = self._folded_stride4(folded4, fine, tokens)
+        return [self.stride16_map(tokens), skip8, skip4]
 
     @staticmethod
     def _folded_stride8(
