@@ -119,7 +119,6 @@ def visualize_features(
         any_random |= row_checkpoint is None
         captured: CapturedFeatures = capture_features(network, image, masks, [n for n in names if n in table])
         rows.append(FigureRow(f"{name} ({weights})", captured, names, mask_label))
-        del network
     source = str(frame) if frame is not None else f"{video} frame {frame_index}"
     title = f"feature maps of {source} ({style}, size {size})"
     if any_random:
@@ -131,10 +130,10 @@ def visualize_features(
     return layout
 
 
+# `s3 visualize features` in the CLI tree: `visualize_features`' typed arguments (through `__wrapped__`) and
+# docstring (its --help), printing each row's panels and the figure's path; returns the exit code.
 @functools.wraps(visualize_features, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
 def features_command(**options: Any) -> int:
-    """`s3 visualize features`: `visualize_features` for the CLI tree (same typed arguments and docstring, read
-    through `__wrapped__`); prints the panels of each row and the figure's path, returns the exit code 0."""
     layout = visualize_features(**options)
     for row in layout.rows:
         print(f"{row.label}: {len(row.panels)} panels ({', '.join(row.panels)})")

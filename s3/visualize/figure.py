@@ -50,6 +50,8 @@ class RowLayout:
     label: str
     panels: list[str]  # the block names, in drawing order (frame and mask not included)
     empty: list[str] = field(default_factory=list)  # blocks drawn empty (not in this network)
+    # the row's one colour scale of its feature panels: (low, high) channel RMS for `norm`, ±σ units for `pca`
+    scale: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -204,4 +206,5 @@ def _draw_row(row_axes: np.ndarray, row: FigureRow, style: Style, figure) -> Row
             axis.set_frame_on(False)
     if image_artist is not None:
         figure.colorbar(image_artist, ax=list(row_axes.flat), fraction=0.02, pad=0.01, label="RMS")
-    return RowLayout(row.label, list(row.blocks), empty)
+    scale = list(norm_range) if norm_range is not None else [-PCA_CLIP, PCA_CLIP]
+    return RowLayout(row.label, list(row.blocks), empty, scale)

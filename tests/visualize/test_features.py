@@ -108,6 +108,7 @@ def test_the_figure_has_one_panel_per_requested_block(preset: str, judo, tmp_pat
     assert layout.panel_counts() == {f"{preset} (random weights)": len(requested)}
     stored = read_layout(tmp_path / "f.png")
     assert stored.rows[0].panels == requested and stored.rows[0].empty == []
+    assert stored.rows[0].scale == [-2.5, 2.5]  # pca: one clip range in σ units
     with Image.open(tmp_path / "f.png") as image:
         assert image.size[0] > 100 and image.size[1] > 50
 
@@ -134,6 +135,7 @@ def test_compare_draws_one_row_per_preset_and_saves_tensors(judo, tmp_path: Path
     for row in stored.rows:
         assert row.panels == ["f16", *stage_names, "key"]
     assert stored.rows[0].empty == stage_names and stored.rows[2].empty == []
+    assert all(0 <= row.scale[0] < row.scale[1] for row in stored.rows)  # one RMS range per row (norm style)
     assert layout.panel_counts() == stored.panel_counts()
     tensors = torch.load(tmp_path / "tensors.pt")
     assert set(tensors["s3 (random weights)"]) == {"f16", *stage_names, "key"}
