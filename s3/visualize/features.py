@@ -4,17 +4,21 @@
 each block's first output; it never changes what the network computes. `capture_features` runs the frame through
 the network's own stages:
 
-1. the pixel encoder on the normalised frame (its own call returns the assembled f16 / f8 / f4 maps; inside
-   `encode_image` an encoder may fold the decoder's skip projections into its tail and never build f8 / f4);
+1. the pixel encoder on the normalised frame (its own call returns the assembled f16 / f8 / f4 maps; inside the
+   inference form's `encode_image` the S3 encoder folds the decoder's skip projections into its tail and never
+   builds f8 / f4);
 2. when a memory block (key, readout, attention) is asked for: `encode_image`, `transform_key`, `encode_mask` with
    the given mask, and `read_memory` of the frame against the memory made from itself and its mask (what the
    second frame of a still video sees).
+
+It works on the reference modules and on their inference form (`s3.model.deploy.prepare_for_inference`, a view
+sharing the parameters and the hook dictionaries), which computes every block alike except the semantic reads it
+fuses into the interaction stages' row blocks (`BlockNotComputedError`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,30 +128,13 @@ class FeatureCapture:
         return weights.detach().float().cpu().clone()
 
 
-@contextmanager
-def reference_forward(network: nn.Module) -> Iterator[None]:
-    """Runs the network's modules through their plain `forward` math without building an autograd graph.
-
-    Some modules pick a fused inference algorithm when autograd is off (and then skip sub-modules a block is
-    hooked on); with autograd on and every parameter frozen for the duration, they take the reference path and
-    nothing is recorded. `requires_grad` is restored afterwards.
-    """
-    flags = [(parameter, parameter.requires_grad) for parameter in network.parameters()]
-    try:
-        for parameter, _ in flags:
-            parameter.requires_grad_(False)
-        with torch.enable_grad():
-            yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-
-
 def capture_features(network: nn.Module, image: Tensor, masks: Tensor, blocks: Sequence[str]) -> CapturedFeatures:
     """One forward pass of `network` on a frame, capturing `blocks`.
 
     Args:
-        network: a `VOSNetwork` (eval mode; reference modules or an inference form keeping the attribute names).
+        network: a `VOSNetwork` in eval mode: the reference modules, or its inference form
+            (`s3.model.deploy.prepare_for_inference`), which computes the same blocks except those it fuses away
+            (the semantic reads of the interaction stages).
         image: 3 H W float in [0, 1], H and W multiples of the network's `pad_multiple`.
         masks: N H W float object masks (N >= 1) for the memory read.
         blocks: names from `available_blocks(network)`.
@@ -159,7 +146,7 @@ def capture_features(network: nn.Module, image: Tensor, masks: Tensor, blocks: S
     masks = masks[None].to(device)
     capture = FeatureCapture(network, blocks)
     phases = {block.phase for block in capture.blocks.values()}
-    with capture, reference_forward(network):
+    with capture, torch.no_grad():
         if "encoder" in phases:
             network.pixel_encoder(network.normalize(batch))
         if "memory" in phases:

@@ -11,8 +11,10 @@ from PIL import Image
 
 from s3.inference import VideoPredictor
 from s3.model import build_network
+from s3.model.deploy import prepare_for_inference
 from s3.model.registry import PRESETS
 from s3.visualize import (
+    BlockNotComputedError,
     FeatureCapture,
     UnknownBlockError,
     available_blocks,
@@ -66,8 +68,9 @@ def test_every_block_of_every_preset_is_captured_as_a_map(preset: str) -> None:
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
 
 
+@pytest.mark.parametrize("fast_paths", [False, True], ids=["reference", "prepared"])
 @pytest.mark.parametrize("preset", ["cutie", "s3"])
-def test_hooks_leave_the_predictor_output_unchanged(preset: str) -> None:
+def test_hooks_leave_the_predictor_output_unchanged(preset: str, fast_paths: bool) -> None:
     network = tiny(preset)
     generator = torch.Generator().manual_seed(1)
     frames = [torch.rand(3, HEIGHT, 96, generator=generator) for _ in range(3)]
@@ -75,26 +78,47 @@ def test_hooks_leave_the_predictor_output_unchanged(preset: str) -> None:
     mask[10:40, 20:60] = 1
 
     def run() -> list[torch.Tensor]:
-        predictor = VideoPredictor(network)
+        predictor = VideoPredictor(network, fast_paths=fast_paths)
         return [predictor.step(frame, mask if index == 0 else None) for index, frame in enumerate(frames)]
 
     plain = run()
     names = list(available_blocks(network))
     with FeatureCapture(network, names) as capture:
         hooked = run()
-    # the hooks did run (an inference form may skip sub-modules such as the semantic read: not asserted here)
-    assert {"f16", "key", "readout", "attention"} <= set(capture.tensors) <= set(names)
+    if fast_paths:  # the inference form fuses the semantic reads (and the unfolded stride-4 prior) away
+        assert {"f16", "key", "readout", "attention", "stage3.spatial"} & set(names) <= set(capture.tensors)
+    else:
+        assert set(capture.tensors) == set(names)
     for expected, actual in zip(plain, hooked, strict=True):
         torch.testing.assert_close(actual, expected, rtol=0, atol=0)
     assert not any(module._forward_hooks or module._forward_pre_hooks for module in network.modules())
 
 
-def test_capture_does_not_change_requires_grad() -> None:
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_the_inference_form_shows_the_same_blocks(preset: str) -> None:
+    network = tiny(preset)
+    prepared = prepare_for_inference(network)
+    image, masks = torch.rand(3, HEIGHT, 96), torch.zeros(1, HEIGHT, 96)
+    masks[0, 10:40, 20:50] = 1
+    names = [name for name in available_blocks(network) if not name.endswith(".semantic")]
+    reference = capture_features(network, image, masks, names)
+    fused = capture_features(prepared, image, masks, names)
+    for name in names:
+        torch.testing.assert_close(fused.tensors[name], reference.tensors[name], rtol=1e-4, atol=1e-4)
+    if preset == "s3":  # the prepared stages fold the semantic read into their row blocks
+        with pytest.raises(BlockNotComputedError, match=r"--blocks: stage0.semantic.* not computed"):
+            capture_features(prepared, image, masks, ["stage0.semantic", "key"])
+
+
+def test_capture_leaves_the_network_as_it_was() -> None:
     network = tiny("s3")
-    before = [p.requires_grad for p in network.parameters()]
+    before = {name: tensor.clone() for name, tensor in network.state_dict().items()}
+    flags = [p.requires_grad for p in network.parameters()]
     capture_features(network, torch.rand(3, HEIGHT, 64), torch.ones(1, HEIGHT, 64), ["stage0.semantic", "key"])
-    assert [p.requires_grad for p in network.parameters()] == before
+    assert [p.requires_grad for p in network.parameters()] == flags
     assert all(p.grad is None for p in network.parameters())
+    for name, tensor in network.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
