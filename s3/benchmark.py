@@ -274,7 +274,7 @@ def benchmark_split(
     from s3.data.registry import EvalSpec, read_eval_dataset
     from s3.inference.fps import time_split
     from s3.model.factory import build_network
-    from s3.training.evaluation import EvaluationOptions, benchmark_family, family_config, family_test_size
+    from s3.training.evaluation import EvaluationOptions, dataset_config, dataset_test_size
 
     if videos is not None and videos < 1:
         raise BenchmarkError(f"--videos must be >= 1, got {videos}")
@@ -282,8 +282,8 @@ def benchmark_split(
         raise BenchmarkError("--device cuda: no CUDA device is available")
     torch_device = torch.device(device)
     records = read_eval_dataset(Path(data_root), EvalSpec(name=dataset, split=split, path=dataset_path))[:videos]  # type: ignore[arg-type]
-    options, family = EvaluationOptions(preset=inference_preset), benchmark_family(dataset)
-    config, test_size = family_config(options, family), family_test_size(options, family)
+    options = EvaluationOptions(preset=inference_preset)
+    config, test_size = dataset_config(options, dataset), dataset_test_size(options, dataset)
     config = config.replace(amp=precision == "bf16", amp_dtype="bfloat16")
     results = []
     for preset in presets:

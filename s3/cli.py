@@ -46,6 +46,9 @@ class S3CLI(PresetArgumentsHook, OpsCLIHooks, LightningCLI):
         from s3.training import S3Module
 
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        # The optimizer and schedule are arguments of S3Module (`model.optimizer`, `model.lr_scheduler`), which
+        # builds its parameter groups; Lightning's top-level `optimizer` / `lr_scheduler` would bypass them.
+        kwargs.setdefault("auto_configure_optimizers", False)
         # `main()` always passes argv explicitly; Lightning warns whenever sys.argv is also non-empty.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         super().__init__(

@@ -47,12 +47,12 @@ def test_fit_fast_dev_run_on_demo_config(tmp_path, preset: str) -> None:
 
 def test_print_config_shows_layered_values(tmp_path, capsys) -> None:
     override = tmp_path / "override.yaml"
-    override.write_text("model:\n  lr: 0.123\n  size: small\n")
+    override.write_text("model:\n  optimizer:\n    init_args:\n      lr: 0.123\n  size: small\n")
     with pytest.raises(SystemExit) as info:
         main(["fit", "--config", DEMO, "--config", str(override), "--model.size=tiny", "--print_config"])
     assert info.value.code == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    assert config["model"]["lr"] == 0.123  # the later file wins over demo.yaml
+    assert config["model"]["optimizer"]["init_args"]["lr"] == 0.123  # the later file wins over demo.yaml
     assert config["model"]["size"] == "tiny"  # command-line flags win over files
     assert config["model"]["preset"] == "cutie"
     assert config["data"]["class_path"] == "s3.data.VOSDataModule"
@@ -68,7 +68,7 @@ def test_unknown_key_and_wrong_type_give_parser_messages_without_traceback() -> 
     result = run_cli("fit", "--config", DEMO, "--model.no_such_key=1", "--print_config")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no_such_key" in result.stderr
-    result = run_cli("fit", "--config", DEMO, "--model.lr=fast", "--print_config")
+    result = run_cli("fit", "--config", DEMO, "--model.optimizer.lr=fast", "--print_config")
     assert result.returncode == 2 and "Traceback" not in result.stderr and "lr" in result.stderr
 
 

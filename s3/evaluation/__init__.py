@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from s3.evaluation.davis import (
     DavisEvaluation,
+    DavisScoringOptions,
     DavisSequence,
-    EvaluationOptions,
     SequenceScores,
     discover_sequences,
     evaluate_davis,
@@ -20,7 +20,7 @@ __all__ = [
     "DavisEvaluation",
     "DavisSequence",
     "EvaluationError",
-    "EvaluationOptions",
+    "DavisScoringOptions",
     "MissingFileError",
     "SequenceScores",
     "discover_sequences",

@@ -23,7 +23,7 @@ from s3.errors import S3Error
 from s3.evaluation.davis import (
     PER_SEQUENCE_COLUMNS,
     DavisEvaluation,
-    EvaluationOptions,
+    DavisScoringOptions,
     discover_sequences,
     evaluate_davis,
     write_csvs,
@@ -175,7 +175,7 @@ def run_lvos(args: argparse.Namespace, console: Console) -> int:
 
 
 def run_davis(args: argparse.Namespace, console: Console) -> int:
-    options = EvaluationOptions(include_first_last=args.include_first_last, decay_indices=args.decay_indices)
+    options = DavisScoringOptions(include_first_last=args.include_first_last, decay_indices=args.decay_indices)
     total = len(discover_sequences(args.davis_root, args.image_set))
     with progress_bar(console, args.quiet) as progress:
         task = progress.add_task(f"DAVIS {args.image_set}", total=total)

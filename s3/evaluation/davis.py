@@ -53,7 +53,9 @@ class DavisSequence:
 
 
 @dataclass(frozen=True)
-class EvaluationOptions:
+class DavisScoringOptions:
+    """How the official DAVIS scorer counts frames: first/last frames, the decay's frame indices, boundary width."""
+
     include_first_last: bool = False
     decay_indices: DecayIndexMode = "uint8"
     bound_th: float = DEFAULT_BOUND_TH
@@ -117,7 +119,7 @@ def _read_ground_truth(path: Path) -> np.ndarray:
 
 
 def evaluate_sequence(
-    sequence: DavisSequence, results_dir: str | Path, options: EvaluationOptions = EvaluationOptions()
+    sequence: DavisSequence, results_dir: str | Path, options: DavisScoringOptions = DavisScoringOptions()
 ) -> SequenceScores:
     """Score one sequence's result PNGs (`<results>/<seq>/<frame id>.png`) against its ground truth."""
     result_dir = Path(results_dir) / sequence.name
@@ -212,7 +214,7 @@ def evaluate_davis(
     davis_root: str | Path,
     results_dir: str | Path,
     image_set: str = "val",
-    options: EvaluationOptions = EvaluationOptions(),
+    options: DavisScoringOptions = DavisScoringOptions(),
     workers: int = 2,
     on_sequence_done: Callable[[str], None] | None = None,
 ) -> DavisEvaluation:

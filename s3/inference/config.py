@@ -15,6 +15,8 @@ import numpy as np
 from s3.errors import S3Error
 
 AmpDtype = Literal["bfloat16", "float16"]
+# The names of `EVALUATION_PRESETS` (a test keeps the two equal); a Literal so that configs are checked on parsing.
+EvaluationPresetName = Literal["cutie", "cutie-plus", "s3-release"]
 
 
 class InferenceConfigError(S3Error, ValueError):
@@ -136,12 +138,20 @@ class EvaluationPreset:
     description: str
     config: dict[str, Any]
     size: int | None  # shorter side of the test frames (never upsampled); None = native
-    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> overrides (may hold "size")
+    # dataset name of the data layer (davis, youtube2019, ...) -> overrides (may hold "size")
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-_CUTIE_DATASETS: dict[str, dict[str, Any]] = {
+def _per_dataset(**families: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Expands settings given per benchmark family to every dataset name of the data layer in that family
+    (`davis` -> davis, davis2016; `youtube` -> youtube2018, youtube2019); the tables are keyed by those names."""
+    members = {"davis": ("davis", "davis2016"), "youtube": ("youtube2018", "youtube2019")}
+    return {name: dict(settings) for family, settings in families.items() for name in members.get(family, (family,))}
+
+
+_CUTIE_FAMILIES: dict[str, dict[str, Any]] = {
     "davis": {"size": 480},
-    "youtube-vos": {"size": 480},
+    "youtube": {"size": 480},
     "mose": {"size": 480},
     "lvos": {"size": 480, "use_long_term": True},
     "burst": {"size": 600, "use_long_term": True, "mem_every": 10},
@@ -153,19 +163,21 @@ EVALUATION_PRESETS: dict[str, EvaluationPreset] = {
         "Cutie's eval_config: mem_every 5, top-k 30, 5 working frames, no long-term, fp32",
         {},
         480,
-        _CUTIE_DATASETS,
+        _per_dataset(**_CUTIE_FAMILIES),
     ),
     "cutie-plus": EvaluationPreset(
         "cutie-plus",
         "Cutie's eval_plus_config (Table 3 'test size 600/720'): 10 working frames, larger test sizes",
         {"max_mem_frames": 10},
         480,
-        {
-            **_CUTIE_DATASETS,
-            "davis": {"size": 720, "mem_every": 3},
-            "mose": {"size": 720, "mem_every": 3},
-            "youtube-vos": {"size": 600, "mem_every": 5},
-        },
+        _per_dataset(
+            **{
+                **_CUTIE_FAMILIES,
+                "davis": {"size": 720, "mem_every": 3},
+                "mose": {"size": 720, "mem_every": 3},
+                "youtube": {"size": 600, "mem_every": 5},
+            }
+        ),
     ),
     "s3-release": EvaluationPreset(
         "s3-release",

@@ -19,19 +19,16 @@ from s3.model.network_config import network_components
 from s3.ops.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
-    benchmark_family,
     copy_given_masks,
-    family_config,
-    family_test_size,
+    dataset_config,
+    dataset_test_size,
     output_folder,
     split_label,
     writer_benchmark,
 )
 from s3.training.losses import LossComputer, LossConfig
+from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_optimizer
 from s3.training.unroll import unroll_clip
-
-# Matched as name suffixes, exactly as upstream does (so `summary_to_query_{init,emb}.weight` match too).
-EMBED_NAME_SUFFIXES = ("summary_pos.weight", "query_init.weight", "query_emb.weight", "obj_pe.weight")
 
 
 class S3Module(pl.LightningModule):
@@ -52,12 +49,15 @@ class S3Module(pl.LightningModule):
         deep_update_prob: probability of the mask encoder's deep sensory update per step (0.2).
         num_points / oversample_ratio / importance_sample_ratio: point supervision (12544 / 3 / 0.75).
         sensory_aux_weight / query_aux_weight: aux loss weights (0.01 each).
-        lr: base learning rate.
-        weight_decay: AdamW weight decay.
+        optimizer: the optimizer class and its arguments (`class_path: torch.optim.AdamW`, `init_args: {lr,
+            weight_decay}`); None: AdamW with lr 1e-4 and weight decay 1e-3. It receives three parameter groups
+            (see `s3.training.optim.parameter_groups`).
+        lr_scheduler: the schedule, stepped once per optimizer step (e.g. `torch.optim.lr_scheduler.MultiStepLR`
+            with `milestones` in steps); None: constant lr.
         backbone_lr_ratio: lr multiplier for parameters under `pixel_encoder.` (0.1).
         embed_weight_decay: weight decay of the query embeddings (0).
-        lr_milestones: steps at which the lr is multiplied by `lr_gamma` (MultiStepLR, stepped per iteration).
-        lr_gamma: lr decay factor.
+        mixed_precision_eps: `eps` of optimizers that have one when the trainer runs in mixed precision (Cutie:
+            1e-6, as 1e-8 underflows in half precision); in full precision the optimizer's own `eps` is kept.
         evaluation: how validate / test / predict run the inference engine (memory policy, test size, outputs).
         max_bad_steps: training steps with a non-finite loss or gradient norm whose update is dropped (with a
             warning) before the run stops; 0 stops at the first (see `s3.ops.nonfinite.NonFiniteGuard`).
@@ -77,12 +77,11 @@ class S3Module(pl.LightningModule):
         importance_sample_ratio: float = 0.75,
         sensory_aux_weight: float = 0.01,
         query_aux_weight: float = 0.01,
-        lr: float = 1e-4,
-        weight_decay: float = 0.001,
+        optimizer: OptimizerCallable | None = None,
+        lr_scheduler: LRSchedulerCallable | None = None,
         backbone_lr_ratio: float = 0.1,
         embed_weight_decay: float = 0.0,
-        lr_milestones: list[int] | None = None,
-        lr_gamma: float = 0.1,
+        mixed_precision_eps: float = 1e-6,
         evaluation: EvaluationOptions | None = None,
         max_bad_steps: int = 0,
     ) -> None:
@@ -98,6 +97,8 @@ class S3Module(pl.LightningModule):
         self.losses = LossComputer(
             LossConfig(num_points, oversample_ratio, importance_sample_ratio, sensory_aux_weight, query_aux_weight)
         )
+        self.optimizer = optimizer
+        self.lr_scheduler = lr_scheduler
         self.evaluation = evaluation or EvaluationOptions()
         self._metrics: dict[int, tuple[str, VOSMetric, VOSMetric]] = {}
         self._predictors: dict[str, VideoPredictor] = {}
@@ -161,19 +162,21 @@ class S3Module(pl.LightningModule):
         self._start_scoring("test")
 
     def predictor(self, dataset: str | None) -> VideoPredictor:
-        """The inference engine for a dataset's benchmark family (memory policy and test size of `evaluation`)."""
-        family = benchmark_family(dataset)
-        if family not in self._predictors:
-            self._predictors[family] = VideoPredictor(self.network, family_config(self.evaluation, family))
-        return self._predictors[family]
+        """The inference engine for a dataset (memory policy of `evaluation`), one per dataset."""
+        key = dataset or "davis"
+        if key not in self._predictors:
+            self._predictors[key] = VideoPredictor(
+                self.network, dataset_config(self.evaluation, key), fast_paths=self.evaluation.fast_paths
+            )
+        return self._predictors[key]
 
     def segment_video(self, video: VideoSample) -> Tensor:
         """T H W int64 index masks (original ids, native size) for an evaluation video, on the CPU.
 
-        The frames are brought to the family's test size as the official evaluation reader does and the
+        The frames are brought to the dataset's test size as the official evaluation reader does and the
         probabilities back to the native size before the argmax (`resize_to_test_size`, `propagate_video`).
         """
-        size = family_test_size(self.evaluation, benchmark_family(video.get("dataset")))
+        size = dataset_test_size(self.evaluation, video.get("dataset") or "davis")
         return propagate_video(self.predictor(video.get("dataset")), resize_to_test_size(video, size))
 
     def validation_step(self, batch: VideoSample, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
@@ -241,30 +244,23 @@ class S3Module(pl.LightningModule):
 
     # ------------------------------------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        backbone, embeddings, others = [], [], []
-        for name, param in self.network.named_parameters():
-            if not param.requires_grad:
-                continue
-            if name.startswith("pixel_encoder."):
-                backbone.append(param)
-            elif name.endswith(EMBED_NAME_SUFFIXES):
-                embeddings.append(param)
-            else:
-                others.append(param)
-        groups = [
-            {"params": backbone, "lr": hp.lr * hp.backbone_lr_ratio, "weight_decay": hp.weight_decay},
-            {"params": embeddings, "lr": hp.lr, "weight_decay": hp.embed_weight_decay},
-            {"params": others, "lr": hp.lr, "weight_decay": hp.weight_decay},
-        ]
-        groups = [g for g in groups if g["params"]]
+        """The configured optimizer over the network's parameter groups; the schedule is stepped per iteration."""
         precision = str(self.trainer.precision) if self._trainer is not None else "32-true"
-        eps = 1e-8 if precision in ("32-true", "32", "64-true") else 1e-6
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay, eps=eps)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=hp.lr_milestones or [], gamma=hp.lr_gamma
+        optimizer = build_optimizer(
+            self.network,
+            self.optimizer,
+            backbone_lr_ratio=self.hparams.backbone_lr_ratio,
+            embed_weight_decay=self.hparams.embed_weight_decay,
+            eps=None if precision in FULL_PRECISIONS else self.hparams.mixed_precision_eps,
         )
+        if self.lr_scheduler is None:
+            return {"optimizer": optimizer}
+        scheduler = self.lr_scheduler(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+# Trainer precisions that keep the optimizer's own eps.
+FULL_PRECISIONS = ("32-true", "32", "64-true")
 
 
 def metric_key(key: str) -> str:

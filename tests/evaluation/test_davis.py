@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s3.evaluation import EvaluationOptions, evaluate_davis, write_csvs
+from s3.evaluation import DavisScoringOptions, evaluate_davis, write_csvs
 from s3.evaluation.cli import main
 from s3.io.palette import write_index_mask
 
@@ -88,7 +88,7 @@ def test_void_label_in_ground_truth_is_background(tiny_davis: tuple[Path, Path, 
 
 def test_include_first_last_scores_every_frame(tiny_davis: tuple[Path, Path, dict[str, np.ndarray]]) -> None:
     root, results, _ = tiny_davis
-    evaluation = evaluate_davis(root, results, options=EvaluationOptions(include_first_last=True), workers=1)
+    evaluation = evaluate_davis(root, results, options=DavisScoringOptions(include_first_last=True), workers=1)
     assert evaluation.sequences[0].evaluated_frames == ("00000", "00001", "00002", "00003", "00004")
 
 

@@ -36,7 +36,9 @@ def run_config(tmp_path: Path, name: str, *extra_callbacks: dict) -> str:
                 *extra_callbacks,
             ],
         },
-        "model": {"lr_milestones": [4]},
+        "model": {
+            "lr_scheduler": {"class_path": "torch.optim.lr_scheduler.MultiStepLR", "init_args": {"milestones": [4]}}
+        },
     }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -33,35 +33,42 @@ TRAIN_MIX = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(ITERATIONS))
-def test_paper_config_values(name: str) -> None:
-    config = yaml.safe_load((CONFIGS / name).read_text())
-    model, trainer, data = config["model"], config["trainer"], config["data"]["init_args"]
-    assert model["lr"] == PAPER["lr"]
-    assert model["weight_decay"] == PAPER["weight_decay"]
-    assert model["network"]["init_args"]["pixel_encoder"]["init_args"]["drop_path_rate"] == PAPER["drop_path_rate"]
-    assert model["num_ref_frames"] == PAPER["num_ref_frames"]
-    assert model["preset"] == "s3" and model["size"] == "base"
-    assert model["backbone_lr_ratio"] == 0.1 and model["embed_weight_decay"] == 0.0
-    assert config["global_batch_size"] == PAPER["global_batch_size"]
-    assert data["num_frames"] == PAPER["num_frames"]
-    assert data["curriculum"] == {"values": PAPER["max_skip"], "phase_ends": PAPER["max_skip_phase_ends"]}
-    assert trainer["max_steps"] == ITERATIONS[name]
-    assert model["lr_milestones"] == MILESTONES[name] and model["lr_gamma"] == 0.1
-    assert [m / ITERATIONS[name] for m in model["lr_milestones"]] == pytest.approx([0.8, 0.92])
-    assert trainer["gradient_clip_val"] == 3.0 and trainer["gradient_clip_algorithm"] == "norm"
-    assert trainer["precision"] == "bf16-mixed"
-    assert config["seed_everything"] == 14159265
-    assert [d["name"] for d in data["train_datasets"]] == TRAIN_MIX[name]
-    assert data["crop_size"] == 480 and data["num_objects"] == 3
-
-
 def print_config(capsys: pytest.CaptureFixture, *args: str) -> dict:
     with pytest.raises(SystemExit) as info:
         wired_main(["fit", *args, "--print_config"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     return yaml.safe_load(out[out.index("# lightning") :])  # `import deepspeed` prints a warning first
+
+
+@pytest.mark.parametrize("name", sorted(ITERATIONS))
+def test_paper_config_values(name: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    config = print_config(capsys, "--config", f"configs/{name}")  # the composed config, as `s3 fit` builds it
+    model, trainer, data = config["model"], config["trainer"], config["data"]["init_args"]
+    optimizer, scheduler = model["optimizer"], model["lr_scheduler"]
+    assert optimizer["class_path"] == "torch.optim.AdamW"
+    assert optimizer["init_args"]["lr"] == PAPER["lr"]
+    assert optimizer["init_args"]["weight_decay"] == PAPER["weight_decay"]
+    assert model["network"]["init_args"]["pixel_encoder"]["init_args"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    assert model["num_ref_frames"] == PAPER["num_ref_frames"]
+    assert model["preset"] == "s3" and model["size"] == "base"
+    assert model["backbone_lr_ratio"] == 0.1 and model["embed_weight_decay"] == 0.0
+    assert model["mixed_precision_eps"] == 1e-6
+    assert config["global_batch_size"] == PAPER["global_batch_size"]
+    assert data["num_frames"] == PAPER["num_frames"]
+    assert data["curriculum"]["values"] == PAPER["max_skip"]
+    assert data["curriculum"]["phase_ends"] == PAPER["max_skip_phase_ends"]
+    assert trainer["max_steps"] == ITERATIONS[name]
+    assert scheduler["class_path"] == "torch.optim.lr_scheduler.MultiStepLR"
+    milestones = scheduler["init_args"]["milestones"]
+    assert milestones == MILESTONES[name] and scheduler["init_args"]["gamma"] == 0.1
+    assert [m / ITERATIONS[name] for m in milestones] == pytest.approx([0.8, 0.92])
+    assert trainer["gradient_clip_val"] == 3.0 and trainer["gradient_clip_algorithm"] == "norm"
+    assert trainer["precision"] == "bf16-mixed"
+    assert config["seed_everything"] == 14159265
+    assert [d["name"] for d in data["train_datasets"]] == TRAIN_MIX[name]
+    assert data["crop_size"] == 480 and data["num_objects"] == 3
 
 
 @pytest.mark.parametrize("name", sorted(ITERATIONS))
@@ -73,7 +80,7 @@ def test_paper_config_parses_from_repo_root_and_from_configs(
     monkeypatch.chdir(CONFIGS)
     from_configs = print_config(capsys, "--config", name)  # `logger: logger/wandb.yaml` resolves next to the file
     assert from_root == from_configs
-    assert from_root["model"]["lr"] == PAPER["lr"]
+    assert from_root["model"]["optimizer"]["init_args"]["lr"] == PAPER["lr"]
     encoder = from_root["model"]["network"]["init_args"]["pixel_encoder"]["init_args"]
     assert encoder["drop_path_rate"] == PAPER["drop_path_rate"]
     assert from_root["trainer"]["max_steps"] == ITERATIONS[name]
@@ -93,13 +100,18 @@ def test_strategy_fragments_layer_on_paper_config(capsys: pytest.CaptureFixture,
     assert config["trainer"]["precision"] == "bf16-mixed"
     config = print_config(capsys, "--config", "configs/davis_ytvos.yaml", "--config", "configs/strategy/ddp.yaml")
     assert config["trainer"]["strategy"]["class_path"] == "lightning.pytorch.strategies.DDPStrategy"
-    assert config["model"]["lr"] == PAPER["lr"]  # the fragment changes nothing else
+    assert config["model"]["optimizer"]["init_args"]["lr"] == PAPER["lr"]  # the fragment changes nothing else
 
 
 # §3.3: Cutie's eval_config (480p rows) and eval_plus_config (the "600/720" rows).
 EVAL_SIZES = {
-    "480p.yaml": {"davis": 480, "youtube-vos": 480, "mose": 480, "lvos": 480, "burst": 600},
-    "600_720p.yaml": {"davis": 720, "youtube-vos": 600, "mose": 720, "lvos": 480, "burst": 600},
+    "480p.yaml": {"davis": 480, "youtube2019": 480, "mose": 480, "lvos": 480, "burst": 600},
+    "600_720p.yaml": {"davis": 720, "youtube2019": 600, "mose": 720, "lvos": 480, "burst": 600},
+}
+SAME_PROTOCOL = {"davis2016": "davis", "youtube2018": "youtube2019"}  # same test size as their family's main set
+EVAL_SIZES = {
+    name: {**sizes, **{other: sizes[main] for other, main in SAME_PROTOCOL.items()}}
+    for name, sizes in EVAL_SIZES.items()
 }
 
 

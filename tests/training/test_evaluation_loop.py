@@ -13,8 +13,8 @@ from s3.training.evaluation import (
     EvaluationOptions,
     benchmark_family,
     copy_given_masks,
-    family_config,
-    family_test_size,
+    dataset_config,
+    dataset_test_size,
     writer_benchmark,
 )
 
@@ -74,9 +74,9 @@ def test_copy_baseline_and_benchmark_mapping() -> None:
     assert benchmark_family("youtube2019") == "youtube-vos" and benchmark_family("davis2016") == "davis"
     assert writer_benchmark("davis", "test-dev") == "davis-testdev" and writer_benchmark("lvos", "test") == "lvos-test"
     options = EvaluationOptions(preset="cutie")
-    config = family_config(options, "lvos")
+    config = dataset_config(options, "lvos")
     # the test size is the reader's resize (resize_to_test_size), not the predictor's internal one
-    assert config.use_long_term and family_test_size(options, "lvos") == 480 and config.max_internal_size == -1
+    assert config.use_long_term and dataset_test_size(options, "lvos") == 480 and config.max_internal_size == -1
     options = EvaluationOptions(preset="cutie", size=600, datasets={"davis": {"mem_every": 3}})
-    config = family_config(options, "davis")
-    assert family_test_size(options, "davis") == 600 and config.mem_every == 3 and config.max_internal_size == -1
+    config = dataset_config(options, "davis")
+    assert dataset_test_size(options, "davis") == 600 and config.mem_every == 3 and config.max_internal_size == -1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -55,7 +57,8 @@ def test_reference_frames_sampled_per_element_without_replacement() -> None:
 
 
 def test_optimizer_groups_follow_the_spec() -> None:
-    module = S3Module(size="tiny", lr=1e-4, weight_decay=0.05, backbone_lr_ratio=0.1)
+    adamw = partial(torch.optim.AdamW, lr=1e-4, weight_decay=0.05)
+    module = S3Module(size="tiny", optimizer=adamw, backbone_lr_ratio=0.1)
     optimizer = module.configure_optimizers()["optimizer"]
     backbone, embeddings, others = optimizer.param_groups
     names = {id(p): n for n, p in module.network.named_parameters()}
