@@ -35,6 +35,8 @@ from s3.data.synthetic import ensure_synthetic_davis
 logger = logging.getLogger(__name__)
 
 DEMO_HINT = "the synthetic demo data is created by `make demo` (configs/demo.yaml sets data.synthetic: true)"
+# Data seed of a module built without `s3 fit` filling in the run seed (the historical default).
+DEFAULT_SEED = 42
 
 
 def _worker_init(_: int) -> None:
@@ -114,7 +116,8 @@ class VOSDataModule(pl.LightningDataModule):
         num_objects: object slots per clip (N of the batch contract).
         batch_size: clips per batch on each device.
         num_workers: dataloader worker processes.
-        seed: base seed of shuffling and of every sample's randomness.
+        seed: base seed of shuffling and of every sample's randomness; None: the run's `seed_everything` under
+            `s3 fit` (filled in by `s3.ops.run_config.link_seed`, so configs write the seed once), else 42.
         merge_probability: chance of pasting a second clip's objects when a clip has < num_objects objects.
         crop: geometric augmentation options.
         curriculum: the max-skip schedule.
@@ -135,7 +138,7 @@ class VOSDataModule(pl.LightningDataModule):
         num_objects: int = 3,
         batch_size: int = 16,
         num_workers: int = 4,
-        seed: int = 42,
+        seed: int | None = None,
         merge_probability: float = 0.5,
         crop: CropOptions | None = None,
         curriculum: CurriculumOptions | None = None,
@@ -175,7 +178,7 @@ class VOSDataModule(pl.LightningDataModule):
         self.total_steps = curriculum.total_steps
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.seed = seed
+        self.seed = DEFAULT_SEED if seed is None else seed
         self.max_val_videos = max_val_videos
         self.index_cache_dir = index_cache_dir
         self.train_set: ClipDataset | None = None

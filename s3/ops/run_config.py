@@ -11,8 +11,9 @@ or call the two functions from its own hooks:
 
 `prepare_run_config` raises `RunConfigError` (one line naming the field) for an unknown preset, a global batch
 that does not split over devices x nodes, or a `--ckpt_path` that is missing or belongs to another network;
-it derives the per-device batch and gradient accumulation from the global batch, gives checkpoint callbacks
-a fixed folder (so `--ckpt_path last` finds the previous run's `last.ckpt`) and names W&B runs.
+it gives the data module the run seed when its own is null, derives the per-device batch and gradient
+accumulation from the global batch, gives checkpoint callbacks a fixed folder (so `--ckpt_path last` finds the
+previous run's `last.ckpt`) and names W&B runs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def add_ops_arguments(parser: Any) -> None:
 def prepare_run_config(config: Namespace, subcommand: str | None = None) -> None:
     """Validates `config` (one subcommand's namespace) and fills derived values in place."""
     check_preset(config)
+    link_seed(config)
     apply_global_batch(config)
     fill_checkpoint_dirs(config)
     name_wandb_run(config)
@@ -69,6 +71,18 @@ def check_preset(config: Namespace) -> None:
         raise RunConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
     if size is not None and size not in SIZES:
         raise RunConfigError(f"model.size: unknown size {size!r}; available: {', '.join(SIZES)}")
+
+
+def link_seed(config: Namespace) -> None:
+    """`seed_everything` -> `data.init_args.seed` where the data module's seed is left null, so a config writes
+    the run seed once. Not a parser link: a link target can no longer be set, and the demo keeps its own data
+    seed (0) next to its run seed."""
+    data_args = config.get("data.init_args")
+    seed = config.get("seed_everything")
+    if data_args is None or "seed" not in data_args or data_args.get("seed") is not None:
+        return
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        data_args.seed = seed
 
 
 def world_size(trainer: Namespace) -> int:

@@ -154,6 +154,13 @@ def test_every_fragment_layers_on_a_paper_config(
 ) -> None:
     monkeypatch.chdir(REPO)
     expected = yaml.safe_load((REPO / fragment).read_text())
+    if isinstance(expected, list):  # a training mix: `--data.init_args.train_datasets=configs/data/mega.yaml`
+        config = print_config(
+            capsys, "--config", "configs/davis_ytvos.yaml", f"--data.init_args.train_datasets={fragment}"
+        )
+        assert [d["name"] for d in config["data"]["init_args"]["train_datasets"]] == [d["name"] for d in expected]
+        assert config["data"]["init_args"]["crop_size"] == 480  # the rest of base.yaml's data settings stay
+        return
     if "class_path" in expected:  # a logger value file: `--trainer.logger=configs/logger/csv.yaml`
         config = print_config(capsys, "--config", "configs/mega.yaml", f"--trainer.logger={fragment}")
         assert config["trainer"]["logger"]["class_path"] == expected["class_path"]
@@ -163,3 +170,44 @@ def test_every_fragment_layers_on_a_paper_config(
         assert config["model"]["evaluation"]["preset"] == expected["model"]["evaluation"]["preset"]
         sizes = {name: d["size"] for name, d in config["model"]["evaluation"]["datasets"].items()}
         assert sizes == {name: d["size"] for name, d in expected["model"]["evaluation"]["datasets"].items()}
+
+
+def leaf_keys(tree: dict, prefix: str = "") -> set[str]:
+    """Dotted keys of every value (a list or a class_path entry counts as one value)."""
+    keys = set()
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "class_path" not in value:
+            keys |= leaf_keys(value, f"{name}.")
+        else:
+            keys.add(name)
+    return keys
+
+
+@pytest.mark.parametrize("name", sorted(ITERATIONS))
+def test_paper_configs_are_base_plus_their_own_values(name: str) -> None:
+    config = yaml.safe_load((CONFIGS / name).read_text())
+    assert next(iter(config)) == "config" and config["config"] == "base.yaml"  # the include comes first
+    own = leaf_keys(config) - {"config"}
+    assert own == {
+        "data.init_args.train_datasets",
+        "trainer.max_steps",
+        "trainer.default_root_dir",
+        "model.lr_scheduler",
+    }
+    base = leaf_keys(yaml.safe_load((CONFIGS / "base.yaml").read_text()))
+    assert not own & base  # nothing written twice
+    assert "seed_everything" in base and "data.init_args.seed" not in base  # the data module takes the run seed
+
+
+def test_data_seed_is_the_run_seed_unless_given() -> None:
+    from jsonargparse import Namespace
+
+    from s3.ops.run_config import link_seed
+
+    config = Namespace(seed_everything=7, data=Namespace(init_args=Namespace(seed=None)))
+    link_seed(config)
+    assert config.data.init_args.seed == 7
+    config = Namespace(seed_everything=7, data=Namespace(init_args=Namespace(seed=0)))  # the demo's own data seed
+    link_seed(config)
+    assert config.data.init_args.seed == 0
