@@ -15,9 +15,9 @@ from s3.ops.nonfinite import NonFiniteGuard, NonFiniteTrainingError
 
 # lr 1e-4 for steps 0-2, then x1e14: step 3's update blows the weights up, step 4's loss is NaN.
 DIVERGING = (
-    "--model.lr=1e-4",
-    "--model.lr_milestones=[3]",
-    "--model.lr_gamma=1e14",
+    "--model.optimizer.lr=1e-4",
+    "--model.lr_scheduler.milestones=[3]",
+    "--model.lr_scheduler.gamma=1e14",
     "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
     "--trainer.callbacks.every_n_train_steps=1",
     "--trainer.callbacks.save_last=true",
