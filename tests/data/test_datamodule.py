@@ -92,7 +92,11 @@ def test_shipped_configs_parse(tmp_path: Path) -> None:
     parser = ArgumentParser()
     parser.add_class_arguments(VOSDataModule, "init_args")
     for path in sorted(configs.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text())["data"]
-        assert data["class_path"] == "s3.data.VOSDataModule"
-        parsed = parser.parse_object({"init_args": data["init_args"]})
+        content = yaml.safe_load(path.read_text())
+        if isinstance(content, list):  # a training mix: the value of init_args.train_datasets
+            init_args = {"train_datasets": content}
+        else:
+            assert content["data"]["class_path"] == "s3.data.VOSDataModule"
+            init_args = content["data"]["init_args"]
+        parsed = parser.parse_object({"init_args": init_args})
         parser.instantiate(parsed)
