@@ -71,6 +71,21 @@ def _flag_value(args: list[str], index: int, flag: str) -> tuple[str, int] | Non
     return None
 
 
+def model_section(content: dict[str, Any]) -> dict[str, Any]:
+    """A config file's `model` block with its dotted `model.a.b: value` keys (as the paper configs write them
+    after an include) folded in."""
+    model = dict(content.get("model") or {}) if isinstance(content.get("model"), dict) else {}
+    for key, value in content.items():
+        if not key.startswith("model."):
+            continue
+        *parents, leaf = key.split(".")[1:]
+        node = model
+        for parent in parents:
+            node = node.setdefault(parent, {}) if isinstance(node.get(parent, {}), dict) else {}
+        node[leaf] = value
+    return model
+
+
 NETWORK_FLAG = "--model.network.init_args."
 ENCODER_FLAG = "--model.network.init_args.pixel_encoder.init_args."
 
@@ -124,8 +139,8 @@ def expand_preset_arguments(args: list[str], cwd: Path | None = None) -> list[st
                 state.update(named)
                 expanded += switch()
             expanded += args[index : index + config[1]]
-            model = _load_config(config[0], cwd).get("model")
-            for kind, key, tokens in _network_overrides(model.get("network") if isinstance(model, dict) else None):
+            model = model_section(_load_config(config[0], cwd))
+            for kind, key, tokens in _network_overrides(model.get("network")):
                 overrides[(kind, key)] = tokens
             index += config[1]
             continue

@@ -194,6 +194,7 @@ def test_paper_configs_are_base_plus_their_own_values(name: str) -> None:
         "trainer.max_steps",
         "trainer.default_root_dir",
         "model.lr_scheduler",
+        "model.network.init_args.pixel_encoder.init_args.drop_path_rate",  # read by s3.ops.preset_args
     }
     base = leaf_keys(yaml.safe_load((CONFIGS / "base.yaml").read_text()))
     assert not own & base  # nothing written twice
@@ -211,3 +212,12 @@ def test_data_seed_is_the_run_seed_unless_given() -> None:
     config = Namespace(seed_everything=7, data=Namespace(init_args=Namespace(seed=0)))  # the demo's own data seed
     link_seed(config)
     assert config.data.init_args.seed == 0
+
+
+def test_sweep_preset_switch_keeps_the_paper_drop_path(capsys: pytest.CaptureFixture, monkeypatch) -> None:
+    monkeypatch.chdir(REPO)
+    config = print_config(capsys, "--config", "configs/mega.yaml", "--model.preset=cutie_dq_vit")
+    network = config["model"]["network"]["init_args"]
+    assert network["pixel_encoder"]["class_path"] == "s3.model.vit_pyramid.ViTPyramidEncoder"
+    assert network["pixel_encoder"]["init_args"]["drop_path_rate"] == PAPER["drop_path_rate"]
+    assert config["model"]["optimizer"]["init_args"]["lr"] == PAPER["lr"]  # base.yaml's values stay
