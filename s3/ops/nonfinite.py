@@ -105,6 +105,12 @@ class NonFiniteGuard(Callback):
             raise NonFiniteTrainingError(
                 f"{message}; stopped before the update, checkpoints keep the last good weights{budget}"
             )
+        if scaler is None and not grads:
+            # DeepSpeed ZeRO keeps the gradients in its own partitions: there is nothing here to drop.
+            raise NonFiniteTrainingError(
+                f"{message}; stopped before the update (this strategy keeps the gradients outside the parameters, "
+                "so model.max_bad_steps cannot drop the update)"
+            )
         if scaler is None:
             # No gradient, no update: AdamW leaves parameters without a gradient (and their moments) untouched.
             for group in optimizer.param_groups:

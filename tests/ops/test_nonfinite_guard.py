@@ -64,3 +64,12 @@ def test_skipped_step_changes_nothing_then_the_budget_runs_out() -> None:
         assert torch.equal(value, moments[key]), key
     with pytest.raises(NonFiniteTrainingError, match=r"^step 7: .*1 bad step\(s\) allowed \(model.max_bad_steps\)"):
         train_step(module, optimizer, guard, trainer, scale=float("inf"))
+
+
+def test_skipping_refuses_when_the_gradients_live_elsewhere() -> None:
+    module, optimizer, trainer = setup()
+    guard = NonFiniteGuard(max_bad_steps=3)
+    loss = torch.tensor(float("nan"))
+    guard.record_losses({"total_loss": loss})  # no backward: p.grad stays None, as under DeepSpeed ZeRO
+    with pytest.raises(NonFiniteTrainingError, match=r"cannot drop the update"):
+        guard.on_before_optimizer_step(trainer, module, optimizer)
