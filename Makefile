@@ -45,5 +45,8 @@ figure: install ## regenerate docs/feature_maps_example.png (README "Looking ins
 	$(VENV)/bin/s3 visualize features --compare cutie cutie_dq_vit s3 --size base --height 224 \
 		--frame $(FIGURE_FRAME) --mask $(FIGURE_MASK) --output docs/feature_maps_example.png
 
+gpu-check: install ## on a GPU machine: the gpu-marked tests + FPS / memory / training it/s table (<= 8 min, H100)
+	OMP_NUM_THREADS=$$(nproc) $(PY) tests/gpu_check.py
+
 clean: ## remove generated data, logs and outputs (keeps .venv)
 	rm -rf data outputs lightning_logs wandb .pytest_cache .ruff_cache

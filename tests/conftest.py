@@ -24,3 +24,13 @@ def fixtures_dir() -> Path:
 def manifests_dir(fixtures_dir: Path) -> Path:
     """`tests/fixtures/manifests/`: `{state_dict key: shape}` of the official Cutie / S3 / Depth-Anything models."""
     return fixtures_dir / "manifests"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu`-marked tests are skipped, with the reason, where CUDA is not available (`make gpu-check` runs them)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run `make gpu-check` on a GPU machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
