@@ -1,6 +1,7 @@
 """`s3 benchmark`: inference speed of a network preset, in the convention of VOS papers.
 
-    s3 benchmark --preset s3 --size 480 --frames 50 [--compare cutie] [--flops] [--device cuda] [--precision bf16]
+    s3 benchmark --preset s3 --height 480 --frames 50 [--compare cutie] [--flops] [--device cuda] [--precision bf16]
+    s3 benchmark --preset s3 --compare cutie --compare_reference   # the reference modules' time printed beside
 
 Times the whole predictor step (image encoding, memory read, decoding, memory update every `mem_every`
 frames) on a synthetic 854x480-shaped video at the test size, after a warm-up, with frames already on the
@@ -12,7 +13,6 @@ a shared machine moves less). Random weights: speed does not depend on them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,6 +21,7 @@ from typing import Literal
 
 import torch
 
+from s3.data.datamodule import VOSDataModule
 from s3.errors import S3Error
 from s3.inference.config import inference_config
 from s3.inference.precision import bf16_warning, cpu_bf16_flags, precision_agreement, synthetic_validation_videos
@@ -73,6 +74,7 @@ class BenchmarkResult:
     jf_bf16: float | None = None
     pixel_agreement: float | None = None  # share of pixels given the same id by both precisions
     cpu_bf16_flags: list[str] | None = None  # amx_bf16 / avx512_bf16 found in /proc/cpuinfo (CPU runs)
+    fast_paths: bool = True  # False: timed on the reference modules (`--reference`, `--compare_reference`)
 
 
 def synthetic_frames(
@@ -103,6 +105,7 @@ class TimedPredictor:
         network = build_network(preset, network_size).to(device)
         config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
         self.predictor = VideoPredictor(network, config, fast_paths=fast_paths)
+        self.fast_paths = fast_paths
         self.mem_every = config.mem_every
         self.height, self.width = size, int(size * REFERENCE_ASPECT)
         self.pool, mask = synthetic_frames(8, self.height, self.width, objects, device)
@@ -154,6 +157,7 @@ class TimedPredictor:
             gflops_per_frame=gflops_per_frame,
             achieved_gflops_per_second=None if gflops_per_frame is None else gflops_per_frame * 1000.0 / ms_per_frame,
             frame_ms=[1000.0 * seconds for seconds in self.frame_seconds],
+            fast_paths=self.fast_paths,
         )
 
 
@@ -171,6 +175,7 @@ def benchmark_presets(
     count_flops: bool = False,
     accuracy_videos: int = 0,
     fast_paths: bool = True,
+    compare_reference: bool = False,
 ) -> list[BenchmarkResult]:
     """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
     by frame so that load changes on a shared machine hit all of them alike.
@@ -179,7 +184,8 @@ def benchmark_presets(
     torch's FLOP counter: GFLOP per frame and the achieved GFLOP/s are reported (matmuls and convolutions only).
     With `precision="bf16"` and `accuracy_videos` > 0, each network also segments that many synthetic validation
     videos in fp32 and in bf16 and both J&F are reported (`s3.inference.precision.precision_agreement`).
-    `fast_paths=False` times the reference modules instead of the prepared inference forms.
+    `fast_paths=False` times the reference modules instead of the prepared inference forms; `compare_reference`
+    times both (the reference timings follow the others in the returned list, interleaved with them frame by frame).
     """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
@@ -187,8 +193,10 @@ def benchmark_presets(
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchmarkError("--device cuda: no CUDA device is available")
     torch_device = torch.device(device)
+    modes = [fast_paths, False] if compare_reference and fast_paths else [fast_paths]
     timers = [
-        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset, fast_paths)
+        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset, fast)
+        for fast in modes
         for preset in presets
     ]
     for _ in range(warmup):
@@ -250,6 +258,7 @@ class SplitBenchmarkResult:
     precision: str
     threads: int
     peak_memory_mib: float | None = None
+    fast_paths: bool = True  # False: timed on the reference modules
 
 
 def benchmark_split(
@@ -313,6 +322,7 @@ def benchmark_split(
                 peak_memory_mib=torch.cuda.max_memory_allocated(torch_device) / 2**20
                 if torch_device.type == "cuda"
                 else None,
+                fast_paths=fast_paths,
             )
         )
         del network
@@ -330,90 +340,127 @@ def check_network_names(preset: str, network_size: str) -> None:
         raise BenchmarkError(str(error)) from error
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3 benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", required=True, help="network preset to time (e.g. cutie)")
-    parser.add_argument("--size", type=int, default=480, help="test size: frame height (width = 854/480 of it)")
-    parser.add_argument("--network-size", default="base", help="network size: base, small or tiny")
-    parser.add_argument("--frames", type=int, default=50, help="timed frames (after warm-up)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed frames after the first (masked) frame")
-    parser.add_argument("--objects", type=int, default=2)
-    parser.add_argument("--compare", help="also time this preset (interleaved frame by frame) and print the ratio")
-    parser.add_argument("--flops", action="store_true", help="also count GFLOP per frame (one extra memory cycle)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument(
-        "--precision",
-        choices=["fp32", "bf16"],
-        default="fp32",
-        help="bf16: autocast (on a CPU worth it only with amx_bf16 / avx512_bf16; also reports J&F vs fp32)",
-    )
-    parser.add_argument(
-        "--accuracy-videos",
-        type=int,
-        default=3,
-        help="with --precision bf16: synthetic validation videos segmented in fp32 and bf16 to compare J&F (0: off)",
-    )
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--inference-preset", default="cutie", help="memory policy preset")
-    split = parser.add_argument_group("over a real evaluation split instead of synthetic frames (METRICS.md §6)")
-    split.add_argument("--dataset", help="davis, youtube2019, mose, lvos, ... (a val_datasets name)")
-    split.add_argument("--data-root", help="the data root the dataset's default folder is resolved against")
-    split.add_argument("--split", default="val", help="split of --dataset (default val)")
-    split.add_argument("--dataset-path", help="the dataset's folder under --data-root (default: DATASETS.md's)")
-    split.add_argument("--videos", type=int, help="only the first N videos")
-    return parser
+def benchmark_command(
+    preset: str,
+    size: Literal["base", "small", "tiny"] = "base",
+    height: int = 480,
+    frames: int = 50,
+    warmup: int = 5,
+    objects: int = 2,
+    compare: str | None = None,
+    reference: bool = False,
+    compare_reference: bool = False,
+    flops: bool = False,
+    device: str = "cpu",
+    precision: Precision = "fp32",
+    accuracy_videos: int = 3,
+    threads: int | None = None,
+    inference_preset: str = "cutie",
+    dataset: str | None = None,
+    data: VOSDataModule | None = None,
+    split: str = "val",
+    dataset_path: str | None = None,
+    videos: int | None = None,
+) -> int:
+    """Inference speed of a network preset (random weights), in the convention of VOS papers: milliseconds per
+    frame and FPS of the whole predictor step on synthetic frames at a test size, or FPS over a real evaluation
+    split with `--dataset` (METRICS.md §6).
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    presets = [args.preset] + ([args.compare] if args.compare and args.compare != args.preset else [])
-    if args.dataset is not None and args.data_root is None:
-        print("s3 benchmark: error: --dataset needs --data-root", file=sys.stderr)
-        return 2
-    common = dict(device=args.device, precision=args.precision, inference_preset=args.inference_preset)
-    warning = bf16_warning(args.precision, args.device)
+    Args:
+        preset: network preset to time (an ablation row, e.g. cutie or s3)
+        size: network size
+        height: test size: frame height in pixels (width = 854/480 of it)
+        frames: timed frames (after warm-up)
+        warmup: untimed frames after the first (masked) frame
+        objects: objects in the first-frame mask
+        compare: also time this preset (interleaved frame by frame) and print the time ratio
+        reference: time the reference modules instead of the inference fast paths
+        compare_reference: also time the reference modules (interleaved) and print their time beside
+        flops: also count GFLOP per frame (one extra memory cycle)
+        device: cpu or cuda[:N]
+        precision: fp32, or bf16 autocast (on a CPU worth it only with amx_bf16 / avx512_bf16; also reports J&F vs
+            fp32)
+        accuracy_videos: with --precision bf16: synthetic validation videos segmented in fp32 and bf16 to compare J&F
+            (0: off)
+        threads: torch CPU threads (default: torch's)
+        inference_preset: memory policy preset
+        dataset: time over this evaluation dataset instead of synthetic frames (davis, youtube2019, mose, lvos...)
+        data: the data module as `s3 fit` takes it (`--config FIT.yaml`, `--data.init_args.data_root DIR`): its
+            data root, and the folder of a `val_datasets` entry named like --dataset
+        split: split of --dataset
+        dataset_path: the dataset's folder under the data root (default: the data module's, else DATASETS.md's)
+        videos: only the first N videos of --dataset
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    presets = [preset] + ([compare] if compare and compare != preset else [])
+    common = dict(device=device, precision=precision, inference_preset=inference_preset)
+    warning = bf16_warning(precision, device)
     if warning is not None:
         print(f"s3 benchmark: warning: {warning}", file=sys.stderr)
-    try:
-        if args.dataset is not None:
-            split_results = benchmark_split(
-                presets, args.network_size, args.dataset, args.data_root, split=args.split,
-                dataset_path=args.dataset_path, videos=args.videos, **common,
-            )  # fmt: skip
-            print_split_results(split_results)
-            return 0
-        results = benchmark_presets(
-            presets, args.network_size, args.size, frames=args.frames, warmup=args.warmup, objects=args.objects,
-            count_flops=args.flops, accuracy_videos=args.accuracy_videos, **common,
-        )  # fmt: skip
-    except (ValueError, FileNotFoundError) as error:
-        if not type(error).__module__.startswith("s3."):
-            raise
-        print(f"s3 benchmark: error: {error}", file=sys.stderr)
-        return 2
+    if dataset is not None:
+        if data is None:
+            raise BenchmarkError("--dataset needs a data root: --config FIT.yaml or --data.init_args.data_root DIR")
+        if dataset_path is None:
+            named = [spec for spec in data.val_specs if spec.name == dataset]
+            dataset_path = named[0].path if named else None
+        modes = [not reference, False] if compare_reference and not reference else [not reference]
+        split_results = [
+            result
+            for fast in modes
+            for result in benchmark_split(
+                presets, size, dataset, str(data.data_root), split=split, dataset_path=dataset_path, videos=videos,
+                fast_paths=fast, **common,
+            )
+        ]  # fmt: skip
+        print_split_results(split_results)
+        return 0
+    results = benchmark_presets(
+        presets, size, height, frames=frames, warmup=warmup, objects=objects, count_flops=flops,
+        accuracy_videos=accuracy_videos, fast_paths=not reference, compare_reference=compare_reference, **common,
+    )  # fmt: skip
     print_results(results)
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`s3 benchmark ...` (argv without the `benchmark`); returns the exit code."""
+    from s3.cli import main as s3_main
+
+    return s3_main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _modules(fast_paths: bool) -> str:
+    return "" if fast_paths else " [reference modules]"
+
+
+def _modules(fast_paths: bool) -> str:
+    return "" if fast_paths else " [reference modules]"
+
+
 def print_split_results(results: list[SplitBenchmarkResult]) -> None:
-    """One line per preset, the time ratio when two were timed, then the raw numbers as JSON."""
+    """One line per preset, the time ratio when two were timed (and the reference modules' time over the inference
+    forms' when both were), then the raw numbers as JSON."""
     for r in results:
         memory = "" if r.peak_memory_mib is None else f", peak memory {r.peak_memory_mib:.0f} MiB"
         print(
-            f"{r.preset} ({r.network_size}) {r.dataset} {r.split}, {r.videos} videos, {r.device} {r.precision}, "
-            f"{r.threads} thread(s): {r.fps:.2f} FPS over {r.frames} frames (warm-up video: {r.warmup_fps:.2f} FPS "
-            f"over {r.warmup_frames} frames){memory}"
+            f"{r.preset} ({r.network_size}){_modules(r.fast_paths)} {r.dataset} {r.split}, {r.videos} videos, "
+            f"{r.device} {r.precision}, {r.threads} thread(s): {r.fps:.2f} FPS over {r.frames} frames (warm-up "
+            f"video: {r.warmup_fps:.2f} FPS over {r.warmup_frames} frames){memory}"
         )
-    if len(results) == 2 and results[0].fps and results[1].fps:
-        print(f"time per frame {results[0].preset} / {results[1].preset}: {results[1].fps / results[0].fps:.2f}x")
+    main = [r for r in results if r.fast_paths == results[0].fast_paths]
+    if len(main) == 2 and main[0].fps and main[1].fps:
+        print(f"time per frame {main[0].preset} / {main[1].preset}: {main[1].fps / main[0].fps:.2f}x")
+    for fast in (r for r in results if r.fast_paths):
+        for ref in (r for r in results if not r.fast_paths and r.preset == fast.preset and r.fps):
+            print(f"time per frame {fast.preset} reference modules / inference forms: {fast.fps / ref.fps:.2f}x")
     for r in results:
         print(json.dumps(asdict(r)))
 
 
 def print_results(results: list[BenchmarkResult]) -> None:
-    """One line per result, the speed ratio when two presets were timed, then the raw numbers as JSON."""
+    """One line per result, the speed ratio when two presets were timed (and the reference modules' time over the
+    inference forms' per preset when both were), then the raw numbers as JSON."""
     for r in results:
         flops = "" if r.gflops_per_frame is None else (
             f", {r.gflops_per_frame:.1f} GFLOP/frame ({r.achieved_gflops_per_second:.0f} GFLOP/s)"
@@ -421,8 +468,9 @@ def print_results(results: list[BenchmarkResult]) -> None:
         if r.peak_memory_mib is not None:
             flops += f", peak memory {r.peak_memory_mib:.0f} MiB"
         print(
-            f"{r.preset} ({r.network_size}) {r.width}x{r.height}, {r.objects} objects, {r.device} {r.precision}, "
-            f"{r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over {r.frames} frames{flops}"
+            f"{r.preset} ({r.network_size}){_modules(r.fast_paths)} {r.width}x{r.height}, {r.objects} objects, "
+            f"{r.device} {r.precision}, {r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over "
+            f"{r.frames} frames{flops}"
         )
         if r.jf_fp32 is not None and r.jf_bf16 is not None:
             print(
@@ -431,14 +479,22 @@ def print_results(results: list[BenchmarkResult]) -> None:
                 f"{100 * (r.pixel_agreement or 0):.2f}% of pixels agree; CPU bf16 flags: "
                 f"{', '.join(r.cpu_bf16_flags or []) or 'none'}"
             )
-    if len(results) == 2:
-        first, second = results
+    main = [r for r in results if r.fast_paths == results[0].fast_paths]
+    if len(main) == 2:
+        first, second = main
         ratio = first.ms_per_frame / second.ms_per_frame
         line = f"time per frame {first.preset} / {second.preset}: {ratio:.2f}x"
         line += f" (median of frame pairs {paired_ratio(first, second):.2f}x)"
         if first.gflops_per_frame and second.gflops_per_frame:
             line += f", GFLOP ratio {first.gflops_per_frame / second.gflops_per_frame:.2f}x"
         print(line)
+    for fast in (r for r in results if r.fast_paths):
+        for ref in (r for r in results if not r.fast_paths and r.preset == fast.preset):
+            print(
+                f"time per frame {fast.preset} reference modules / inference forms: "
+                f"{ref.ms_per_frame / fast.ms_per_frame:.2f}x ({ref.ms_per_frame:.1f} vs {fast.ms_per_frame:.1f} "
+                f"ms/frame; median of frame pairs {paired_ratio(ref, fast):.2f}x)"
+            )
     for r in results:
         print(json.dumps(asdict(r)))
 

@@ -8,70 +8,26 @@ exiting non-zero when there is any.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import yaml
-from jsonargparse import ArgumentError, ArgumentParser
 from PIL import Image
 from rich.console import Console
 from rich.progress import Progress
 
 from s3.data.clip_dataset import ClipRequest
+from s3.data.datamodule import VOSDataModule
 from s3.data.errors import DataError
 from s3.data.frames import load_record_mask
 from s3.data.index import VideoRecord
 from s3.data.sampling import dataset_max_skip
 from s3.io.atomic import atomic_path
 from s3.io.palette import voc_palette
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3 data inspect", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", action="append", required=True, help="YAML with a `data:` section (repeatable)")
-    parser.add_argument("--data_root", help="override data.init_args.data_root")
-    parser.add_argument("--step", type=int, default=0, help="optimiser step at which to report the max skip")
-    parser.add_argument("--total_steps", type=int, help="steps of the run (default: the config's, else 100000)")
-    parser.add_argument("--sheet", default="outputs/data_inspect.png", help="contact sheet PNG path ('' = none)")
-    parser.add_argument("--clips", type=int, default=4, help="clips on the contact sheet")
-    parser.add_argument("--verify", action="store_true", help="decode every frame and mask and list defects")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="threads for --verify")
-    return parser
-
-
-def _data_section(paths: Sequence[str]) -> dict:
-    merged: dict = {}
-    for path in paths:
-        file = Path(path)
-        if not file.is_file():
-            raise FileNotFoundError(f"{file}: config file not found")
-        content = yaml.safe_load(file.read_text()) or {}
-        data = content.get("data")
-        if data is None:
-            continue
-        if "class_path" in data and data.get("class_path") not in ("s3.data.VOSDataModule", "VOSDataModule"):
-            raise DataError(f"{file}: data.class_path must be s3.data.VOSDataModule, got {data['class_path']!r}")
-        merged.update(data.get("init_args", {}))
-    if not merged:
-        raise DataError(f"no `data.init_args` section in {', '.join(paths)}")
-    return merged
-
-
-def build_datamodule(config_paths: Sequence[str], data_root: str | None = None):  # noqa: ANN201
-    """A `VOSDataModule` from the `data:` sections of config files (later files win)."""
-    from s3.data.datamodule import VOSDataModule
-
-    init_args = _data_section(config_paths)
-    if data_root is not None:
-        init_args["data_root"] = data_root
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_class_arguments(VOSDataModule, "data")
-    return parser.instantiate(parser.parse_object({"data": init_args})).data
+from s3.output_paths import ensure_output_file
 
 
 def _first_mask_ids(record: VideoRecord) -> set[int]:
@@ -188,50 +144,73 @@ def _line(text: str) -> None:
     print(text, flush=True)  # plain print: one unwrapped line per dataset, easy to grep
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+def inspect_command(
+    data: VOSDataModule,
+    step: int = 0,
+    total_steps: int | None = None,
+    sheet: str = "outputs/data_inspect.png",
+    clips: int = 4,
+    verify: bool = False,
+    workers: int = os.cpu_count() or 1,
+) -> int:
+    """What the configured data looks like to the model: one line per dataset and split (videos, frames, objects),
+    the sampling shares and max skip of the training mix, and a contact sheet of augmented clips. With `--verify`
+    every frame and mask is decoded and each defect is listed with its file path (exit status 1 if any).
+
+    Args:
+        data: the data module, given as to `s3 fit`: `--config FIT.yaml` and/or `--data.init_args.KEY VALUE`
+        step: optimiser step at which to report the max skip
+        total_steps: steps of the run (default: the data module's, else 100000)
+        sheet: contact sheet PNG path ('' = none)
+        clips: clips on the contact sheet
+        verify: decode every frame and mask and list defects
+        workers: threads for --verify and the object counts
+    """
     console = Console()
-    try:
-        datamodule = build_datamodule(args.config, args.data_root)
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        train = datamodule.train_set
-        total = args.total_steps or datamodule.total_steps or 100_000
-        global_skip = datamodule.schedule.at(args.step, total)
-        _line(f"data root: {datamodule.data_root}")
-        by_dataset: dict[str, list[VideoRecord]] = {}
-        for record in train.videos:
-            by_dataset.setdefault(record.dataset, []).append(record)
-        shares = train.dataset_shares()
-        for name, videos in by_dataset.items():
-            interval = videos[0].frame_interval
-            _line(
-                _summary_line("train", name, videos, args.workers)
-                + f" share={shares.get(name, 0.0):.3f} max_skip={dataset_max_skip(global_skip, interval, 10**9)}"
-            )
-        for split, sets in datamodule._eval_sets.items():
-            for spec, dataset in zip(
-                datamodule.val_specs if split == "val" else datamodule.test_specs, sets, strict=True
-            ):
-                _line(_summary_line(split, f"{spec.name}/{spec.split}", dataset.videos, args.workers))
-        for name, count in train.too_short.items():
-            _line(f"train {name:12s} {count} videos shorter than a clip are not sampled")
-        _line(f"global max skip at step {args.step} of {total}: {global_skip}")
-        if args.sheet:
-            write_contact_sheet(datamodule, Path(args.sheet), args.clips, global_skip)
-            _line(f"contact sheet: {args.sheet}")
-        if args.verify:
-            groups = [(videos, datamodule.sampling.num_frames) for videos in by_dataset.values()]
-            groups += [(d.videos, 0) for sets in datamodule._eval_sets.values() for d in sets]
-            defects = _verify_all(groups, args.workers, console)
-            for defect in defects:
-                _line(defect)
-            _line(f"verify: {len(defects)} defect(s)")
-            return 1 if defects else 0
-    except (DataError, FileNotFoundError, ArgumentError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    datamodule = data
+    if sheet:
+        ensure_output_file(sheet, "--sheet")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    train = datamodule.train_set
+    total = total_steps or datamodule.total_steps or 100_000
+    global_skip = datamodule.schedule.at(step, total)
+    _line(f"data root: {datamodule.data_root}")
+    by_dataset: dict[str, list[VideoRecord]] = {}
+    for record in train.videos:
+        by_dataset.setdefault(record.dataset, []).append(record)
+    shares = train.dataset_shares()
+    for name, videos in by_dataset.items():
+        interval = videos[0].frame_interval
+        _line(
+            _summary_line("train", name, videos, workers)
+            + f" share={shares.get(name, 0.0):.3f} max_skip={dataset_max_skip(global_skip, interval, 10**9)}"
+        )
+    for split, sets in datamodule._eval_sets.items():
+        for spec, dataset in zip(datamodule.val_specs if split == "val" else datamodule.test_specs, sets, strict=True):
+            _line(_summary_line(split, f"{spec.name}/{spec.split}", dataset.videos, workers))
+    for name, count in train.too_short.items():
+        _line(f"train {name:12s} {count} videos shorter than a clip are not sampled")
+    _line(f"global max skip at step {step} of {total}: {global_skip}")
+    if sheet:
+        write_contact_sheet(datamodule, Path(sheet), clips, global_skip)
+        _line(f"contact sheet: {sheet}")
+    if verify:
+        groups = [(videos, datamodule.sampling.num_frames) for videos in by_dataset.values()]
+        groups += [(d.videos, 0) for sets in datamodule._eval_sets.values() for d in sets]
+        defects = _verify_all(groups, workers, console)
+        for defect in defects:
+            _line(defect)
+        _line(f"verify: {len(defects)} defect(s)")
+        return 1 if defects else 0
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`s3 data inspect ...` (argv without the `data inspect`); returns the exit code."""
+    from s3.cli import main as s3_main
+
+    return s3_main(["data", "inspect", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,25 +1,25 @@
 """`s3 eval`: score a results folder with a benchmark's official protocol.
 
-    s3 eval davis --davis-root ROOT --results DIR [--set val] [--output DIR] [--workers 2]
-    s3 eval lvos --lvos-path SPLIT --results DIR --unseen-videos FILE [--set valid] [--output DIR] [--workers 2]
+    s3 eval davis --davis_root ROOT --results DIR [--set val] [--output DIR] [--workers 2]
+    s3 eval lvos --lvos_path SPLIT --results DIR --unseen_videos FILE [--set valid] [--output DIR] [--workers 2]
 
 each writes `global_results-<set>.csv` and `per-sequence_results-<set>.csv` (into --output, default the
-results folder, as the official toolkits do) and prints the global and per-object tables. A bad input is
-reported as one line `s3 eval: error: ...` naming the file or field (exit code 1 for davis, 2 for lvos).
+results folder, as the official toolkits do) and prints the global and per-object tables. The command line is
+built from the signatures of `eval_davis` and `eval_lvos` (s3/cli.py); a bad input is reported as one line
+`s3: error: ...` naming the file or field, exit code 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from s3.errors import S3Error
 from s3.evaluation.davis import (
     PER_SEQUENCE_COLUMNS,
     DavisEvaluation,
@@ -30,7 +30,6 @@ from s3.evaluation.davis import (
 )
 from s3.evaluation.lvos import (
     LVOS_PER_SEQUENCE_COLUMNS,
-    LVOS_SETS,
     LvosEvaluation,
     discover_lvos,
     evaluate_lvos,
@@ -38,58 +37,7 @@ from s3.evaluation.lvos import (
     write_lvos_csvs,
 )
 from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS
-
-# Exit code of a bad-input error (one line on stderr) per benchmark; argparse usage errors are always 2.
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s3 eval", description="Evaluate segmentation results.")
-    benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    davis = benchmarks.add_parser(
-        "davis",
-        help="DAVIS 2017 semi-supervised J&F (official toolkit numbers and CSVs)",
-        description="DAVIS 2017 semi-supervised J&F, identical to the official toolkit.",
-    )
-    davis.add_argument("--davis-root", type=Path, required=True, help="DAVIS 2017 root (JPEGImages, Annotations)")
-    davis.add_argument("--results", type=Path, required=True, help="folder of <sequence>/<frame>.png index masks")
-    davis.add_argument("--set", dest="image_set", default="val", help="ImageSets/2017/<set>.txt (default: val)")
-    davis.add_argument("--output", type=Path, default=None, help="where to write the CSVs (default: --results)")
-    davis.add_argument("--workers", type=int, default=2, help="processes over sequences (default: 2)")
-    davis.add_argument("--include-first-last", action="store_true", help="also score the first and last frames")
-    davis.add_argument(
-        "--decay-indices",
-        choices=("uint8", "integer"),
-        default="uint8",
-        help="'uint8' reproduces the toolkit's decay bins exactly; 'integer' avoids their wrap past 256 frames",
-    )
-    davis.add_argument("--quiet", action="store_true", help="no progress bar and no per-object table")
-    lvos = benchmarks.add_parser(
-        "lvos",
-        help="LVOS v1/v2 J&F, J, F and V, seen/unseen (official LVOS toolkit numbers and CSVs)",
-        description="LVOS semi-supervised J&F, J, F and V over seen and unseen videos, as the official LVOS "
-        "toolkit computes them (each object scored on its own frame range, first and last frame excluded).",
-    )
-    lvos.add_argument(
-        "--lvos-path", type=Path, required=True, help="LVOS split folder holding Annotations/ and <set>_meta.json"
-    )
-    lvos.add_argument("--results", type=Path, required=True, help="folder of <video>/<8-digit frame>.png index masks")
-    lvos.add_argument(
-        "--unseen-videos",
-        type=Path,
-        required=True,
-        help="unseen_videos.txt of the LVOS toolkit (one video name per line; must match the LVOS version)",
-    )
-    lvos.add_argument(
-        "--set",
-        dest="image_set",
-        choices=LVOS_SETS,
-        default="valid",
-        help="reads <set>_meta.json (valid falls back to val_meta.json) and names the CSVs (default: valid)",
-    )
-    lvos.add_argument("--output", type=Path, default=None, help="where to write the CSVs (default: --results)")
-    lvos.add_argument("--workers", type=int, default=2, help="processes over videos (default: 2)")
-    lvos.add_argument("--quiet", action="store_true", help="no progress bar and no per-object table")
-    return parser
+from s3.output_paths import ensure_output_dir
 
 
 def _number(value: float) -> str:
@@ -153,62 +101,102 @@ def progress_bar(console: Console, quiet: bool) -> Progress:
     )
 
 
-def run_lvos(args: argparse.Namespace, console: Console) -> int:
-    unseen = read_unseen_videos(args.unseen_videos)
-    total = len(discover_lvos(args.lvos_path, unseen, args.image_set).videos)
-    with progress_bar(console, args.quiet) as progress:
-        task = progress.add_task(f"LVOS {args.image_set}", total=total)
+def eval_lvos(
+    lvos_path: Path,
+    results: Path,
+    unseen_videos: Path,
+    set: Literal["valid", "test"] = "valid",  # noqa: A002 - the toolkit's word, `--set`
+    output: Path | None = None,
+    workers: int = 2,
+    quiet: bool = False,
+) -> int:
+    """LVOS semi-supervised J&F, J, F and V over seen and unseen videos, as the official LVOS toolkit computes them
+    (each object scored on its own frame range, first and last frame excluded).
+
+    Args:
+        lvos_path: LVOS split folder holding Annotations/ and <set>_meta.json
+        results: folder of <video>/<8-digit frame>.png index masks
+        unseen_videos: unseen_videos.txt of the LVOS toolkit (one video name per line; must match the LVOS version)
+        set: reads <set>_meta.json (valid falls back to val_meta.json) and names the CSVs
+        output: where to write the CSVs (default: --results)
+        workers: processes over videos
+        quiet: no progress bar and no per-object table
+    """
+    image_set = set
+    destination = results if output is None else ensure_output_dir(output, "--output")
+    console = Console()
+    unseen = read_unseen_videos(unseen_videos)
+    total = len(discover_lvos(lvos_path, unseen, image_set).videos)
+    with progress_bar(console, quiet) as progress:
+        task = progress.add_task(f"LVOS {image_set}", total=total)
         evaluation = evaluate_lvos(
-            args.lvos_path,
-            args.results,
+            lvos_path,
+            results,
             unseen,
-            image_set=args.image_set,
-            workers=args.workers,
+            image_set=image_set,
+            workers=workers,
             on_video_done=lambda _name: progress.advance(task),
         )
     for warning in evaluation.warnings:
         print(f"s3 eval: warning: {warning}", file=sys.stderr)
-    global_path, per_sequence_path = write_lvos_csvs(evaluation, args.output or args.results)
-    print_lvos_tables(evaluation, console, per_object=not args.quiet)
+    global_path, per_sequence_path = write_lvos_csvs(evaluation, destination)
+    print_lvos_tables(evaluation, console, per_object=not quiet)
     console.print(f"wrote {global_path} and {per_sequence_path}")
     return 0
 
 
-def run_davis(args: argparse.Namespace, console: Console) -> int:
-    options = DavisScoringOptions(include_first_last=args.include_first_last, decay_indices=args.decay_indices)
-    total = len(discover_sequences(args.davis_root, args.image_set))
-    with progress_bar(console, args.quiet) as progress:
-        task = progress.add_task(f"DAVIS {args.image_set}", total=total)
+def eval_davis(
+    davis_root: Path,
+    results: Path,
+    set: str = "val",  # noqa: A002 - the toolkit's word, `--set`
+    output: Path | None = None,
+    workers: int = 2,
+    include_first_last: bool = False,
+    decay_indices: Literal["uint8", "integer"] = "uint8",
+    quiet: bool = False,
+) -> int:
+    """DAVIS 2017 semi-supervised J&F, identical to the official toolkit (numbers and CSVs).
+
+    Args:
+        davis_root: DAVIS 2017 root (JPEGImages, Annotations, ImageSets)
+        results: folder of <sequence>/<frame>.png index masks
+        set: ImageSets/2017/<set>.txt
+        output: where to write the CSVs (default: --results)
+        workers: processes over sequences
+        include_first_last: also score the first and last frames
+        decay_indices: 'uint8' reproduces the toolkit's decay bins exactly; 'integer' avoids their wrap past 256
+            frames
+        quiet: no progress bar and no per-object table
+    """
+    image_set = set
+    destination = results if output is None else ensure_output_dir(output, "--output")
+    console = Console()
+    options = DavisScoringOptions(include_first_last=include_first_last, decay_indices=decay_indices)
+    total = len(discover_sequences(davis_root, image_set))
+    with progress_bar(console, quiet) as progress:
+        task = progress.add_task(f"DAVIS {image_set}", total=total)
         evaluation = evaluate_davis(
-            args.davis_root,
-            args.results,
-            image_set=args.image_set,
+            davis_root,
+            results,
+            image_set=image_set,
             options=options,
-            workers=args.workers,
+            workers=workers,
             on_sequence_done=lambda _name: progress.advance(task),
         )
-    global_path, per_sequence_path = write_csvs(evaluation, args.output or args.results)
-    print_tables(evaluation, console, per_object=not args.quiet)
+    global_path, per_sequence_path = write_csvs(evaluation, destination)
+    print_tables(evaluation, console, per_object=not quiet)
     console.print(f"wrote {global_path} and {per_sequence_path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `s3 eval`; returns the process exit code."""
+    """`s3 eval ...` (argv without the `eval`); returns the process exit code."""
+    from s3.cli import main as s3_main
+
     try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_request:  # --help or a usage error (argparse already printed it)
+        return s3_main(["eval", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as exit_request:  # --help
         return int(exit_request.code or 0)
-    console = Console()
-    try:
-        if args.benchmark == "davis":
-            return run_davis(args, console)
-        if args.benchmark == "lvos":
-            return run_lvos(args, console)
-    except (S3Error, FileNotFoundError, NotADirectoryError) as error:  # S3Error: mask files too (s3.io)
-        print(f"s3 eval: error: {error}", file=sys.stderr)
-        return 2
-    raise AssertionError(f"unhandled benchmark {args.benchmark}")  # argparse restricts the choices
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     s3 segment --video clip.mp4 --mask first.png --output out/ --checkpoint cutie-base-mega.pth
     s3 segment --video frames/ --mask 00040.png --frame 40 --output out/     # forward and backward
+    s3 segment ... --reference          # run the reference modules (no inference fast paths), e.g. to compare
 
 Writes `<output>/masks/<frame>.png` (paletted, the input mask's palette, atomic) for every frame and
 `<output>/overlay.mp4` (H.264). Frames after the mask are propagated forward; when the mask is not on the
@@ -15,6 +16,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -38,51 +40,67 @@ from s3.inference.staging import remove_stale_outputs
 from s3.inference.video_source import FrameSource
 from s3.io.atomic import replace_directory, temporary_sibling
 from s3.io.palette import read_index_mask, read_palette, write_index_mask
+from s3.output_paths import ensure_output_dir
 
 
 class SegmentInputError(S3Error, ValueError):
     """Bad arguments to `s3 segment` (the message names the file or option)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="s3 segment", description="Segment a video from a mask given on one frame (forward and backward)."
-    )
-    parser.add_argument("--video", required=True, help="an mp4 (or other decord-readable) file or a frame folder")
-    parser.add_argument("--mask", required=True, help="paletted / grayscale PNG index mask (pixel = object id)")
-    parser.add_argument("--frame", type=int, default=0, help="index of the frame the mask belongs to (default 0)")
-    parser.add_argument("--output", required=True, help="output folder (masks/ and overlay.mp4)")
-    parser.add_argument("--objects", type=int, nargs="+", help="object ids to track (default: every id in the mask)")
-    parser.add_argument("--checkpoint", help="network weights (without: RANDOM weights, for testing only)")
-    parser.add_argument("--preset", default="cutie", help="network preset (default cutie)")
-    parser.add_argument("--size", default="base", help="network size: base, small or tiny (default base)")
-    parser.add_argument("--inference-preset", default="cutie", help="memory policy preset (default cutie)")
-    parser.add_argument(
-        "--test-size",
-        "--max-internal-size",
-        dest="test_size",
-        type=int,
-        default=480,
-        help="frames whose shorter side is larger are resized to it as the official evaluation does "
-        "(antialiased bilinear, mask PIL-nearest; outputs at the native size); -1: native",
-    )
-    parser.add_argument("--long-term", action="store_true", help="long-term memory (long videos)")
-    parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
-    parser.add_argument("--max-frames", type=int, help="only process the first N frames")
-    parser.add_argument("--no-overlay", action="store_true", help="skip the overlay video")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    return parser
+def segment_command(
+    video: str,
+    mask: str,
+    output: str,
+    frame: int = 0,
+    objects: list[int] | None = None,
+    checkpoint: str | None = None,
+    preset: str = "cutie",
+    size: Literal["base", "small", "tiny"] = "base",
+    inference_preset: str = "cutie",
+    test_size: int = 480,
+    long_term: bool = False,
+    flip: bool = False,
+    max_frames: int | None = None,
+    overlay: bool = True,
+    device: str | None = None,
+    reference: bool = False,
+) -> int:
+    """Segment a video from a mask given on one frame (forward, and backward when the frame is not the first).
+
+    Args:
+        video: an mp4 (or other decord-readable) file or a frame folder
+        mask: paletted / grayscale PNG index mask (pixel = object id)
+        output: output folder (masks/ and overlay.mp4)
+        frame: index of the frame the mask belongs to
+        objects: object ids to track (default: every id in the mask)
+        checkpoint: network weights (without: RANDOM weights, for testing only)
+        preset: network preset (an ablation row: cutie, cutie_dq, cutie_dq_vit, cutie_dq_vit_spatial, s3)
+        size: network size
+        inference_preset: memory policy preset
+        test_size: frames whose shorter side is larger are resized to it as the official evaluation does
+            (antialiased bilinear, mask PIL-nearest; outputs at the native size); -1: native. Also
+            `--max_internal_size`
+        long_term: long-term memory (long videos)
+        flip: flip test-time augmentation
+        max_frames: only process the first N frames
+        overlay: write overlay.mp4 (`--no_overlay` skips it)
+        device: torch device (default: cuda if available, else cpu)
+        reference: run the reference modules, without the inference fast paths (slower; for comparisons)
+    """
+    args = argparse.Namespace(
+        video=video, mask=mask, output=output, frame=frame, objects=objects, checkpoint=checkpoint, preset=preset,
+        size=size, inference_preset=inference_preset, test_size=test_size, long_term=long_term, flip=flip,
+        max_frames=max_frames, no_overlay=not overlay, reference=reference,
+        device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+    )  # fmt: skip
+    return segment(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return segment(args)
-    except (ValueError, FileNotFoundError) as error:
-        if not type(error).__module__.startswith("s3.") and not isinstance(error, FileNotFoundError):
-            raise
-        print(f"s3 segment: error: {error}", file=sys.stderr)
-        return 2
+    """`s3 segment ...` (argv without the `segment`); returns the exit code."""
+    from s3.cli import main as s3_main
+
+    return s3_main(["segment", *(sys.argv[1:] if argv is None else argv)])
 
 
 def load_mask(path: Path, frame_size: tuple[int, int], objects: list[int] | None) -> tuple[np.ndarray, list[int]]:
@@ -150,10 +168,9 @@ def segment(args: argparse.Namespace) -> int:
     except ValueError as error:  # the registry raises a plain ValueError
         raise SegmentInputError(f"--preset/--size: {error}") from error
     network = build_network(args.preset, args.size, weights=args.checkpoint).to(args.device)
-    predictor = VideoPredictor(network, config)
+    predictor = VideoPredictor(network, config, fast_paths=not args.reference)
 
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
+    output = ensure_output_dir(args.output, "--output")
     remove_stale_outputs(output)
     # All or nothing: masks (and the overlay) are written into a hidden folder and published at the end, so a
     # frame that fails to decode half way leaves the previous output as it was and no partial set.

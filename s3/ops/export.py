@@ -9,7 +9,7 @@ The output is `{"network": state_dict, "preset": ..., "size": ..., "global_step"
 
 from __future__ import annotations
 
-import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from s3.io.atomic import atomic_path
 from s3.model.weights import check_finite, extract_network_state
 from s3.ops.checkpoints import read_checkpoint_metadata
 from s3.ops.errors import RunConfigError
+from s3.output_paths import ensure_output_file
 
 
 def load_training_state(path: Path) -> dict[str, Any]:
@@ -55,12 +56,23 @@ def export_weights(checkpoint: str | Path, output: str | Path) -> Path:
     return output
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="s3 export", description="Write a weights-only file from a checkpoint.")
-    parser.add_argument("checkpoint", type=Path, help="Lightning checkpoint file or DeepSpeed checkpoint folder")
-    parser.add_argument("output", type=Path, help="weights file to write (.pth)")
-    args = parser.parse_args(argv)
-    path = export_weights(args.checkpoint, args.output)
+def export_command(checkpoint: Path, output: Path) -> int:
+    """Write a weights-only file (`{"network": state_dict, "preset", "size", "global_step"}`) from a training
+    checkpoint, for `build_network(weights=...)` and `s3 segment --checkpoint`.
+
+    Args:
+        checkpoint: Lightning checkpoint file or DeepSpeed checkpoint folder (its ZeRO shards are consolidated)
+        output: weights file to write (.pth)
+    """
+    ensure_output_file(output, "OUTPUT")
+    path = export_weights(checkpoint, output)
     count = len(torch.load(path, map_location="cpu", weights_only=True)["network"])
     print(f"wrote {path} ({count} tensors)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`s3 export CHECKPOINT OUTPUT` (argv without the `export`); returns the exit code."""
+    from s3.cli import main as s3_main
+
+    return s3_main(["export", *(sys.argv[1:] if argv is None else argv)])

@@ -196,13 +196,25 @@ class OpsCLIHooks:
         super().add_arguments_to_parser(parser)  # type: ignore[misc]
         add_ops_arguments(parser)
 
-    def _parse_ckpt_path(self) -> None:
-        """Lightning replaces the model config with the checkpoint's hyper-parameters here (silently switching
-        networks, and failing on pickled dataclasses). The config stays the source of truth instead:
-        `check_ckpt_path` rejects a checkpoint of another preset or size in `before_instantiate_classes`."""
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parses as LightningCLI does, then holds `ckpt_path` back until `before_instantiate_classes`.
+
+        Right after parsing, LightningCLI would replace the model config with the hyper-parameters stored in a
+        `--ckpt_path` checkpoint (silently switching networks, and failing on pickled dataclasses). The config stays
+        the source of truth instead: the path is restored before the classes are built, where `check_ckpt_path`
+        refuses a checkpoint of another preset or size, and Lightning then resumes from it as usual.
+        """
+        super().parse_arguments(parser, args)  # type: ignore[misc]
+        subcommand = self.config.get("subcommand")  # type: ignore[attr-defined]
+        config = self.config[subcommand] if subcommand else None  # type: ignore[attr-defined]
+        self._held_ckpt_path = config.get("ckpt_path") if config is not None else None
+        if self._held_ckpt_path is not None:
+            config.ckpt_path = None
 
     def before_instantiate_classes(self) -> None:
         super().before_instantiate_classes()  # type: ignore[misc]
         subcommand = getattr(self, "subcommand", None)
         config = self.config[subcommand] if subcommand else self.config  # type: ignore[attr-defined]
+        if getattr(self, "_held_ckpt_path", None) is not None:
+            config.ckpt_path = self._held_ckpt_path
         prepare_run_config(config, subcommand)

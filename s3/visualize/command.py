@@ -144,24 +144,11 @@ def features_command(**options: Any) -> int:
 features_command.__annotations__ = {**visualize_features.__annotations__, "return": "int"}
 
 
-def build_parser():  # noqa: ANN201 - jsonargparse.ArgumentParser
-    """`s3 visualize` with its one action, `features`, whose options are `visualize_features`' typed arguments."""
-    from jsonargparse import ArgumentParser
-
-    parser = ArgumentParser(prog="s3 visualize", description="look inside a network")
-    features = ArgumentParser(description=(visualize_features.__doc__ or "").splitlines()[0])
-    features.add_function_arguments(visualize_features)
-    subcommands = parser.add_subcommands(dest="action")
-    subcommands.add_subcommand("features", features, help="feature maps of the network's blocks on one frame")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `s3 visualize ...` (argv without the command name)."""
-    parser = build_parser()
-    config = parser.parse_args(gather_list_options(list(sys.argv[1:] if argv is None else argv)))
-    options = {key: value for key, value in vars(config.features).items() if key != "__path__"}
-    return features_command(**_as_paths(options))
+    """Entry point of `s3 visualize ...` (argv without the command name), through the `s3` parser tree."""
+    from s3.cli import main as s3_main
+
+    return s3_main(["visualize", *(sys.argv[1:] if argv is None else argv)])
 
 
 LIST_OPTIONS = ("--blocks", "--compare")

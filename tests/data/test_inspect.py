@@ -54,4 +54,4 @@ def test_verify_lists_every_defect(synthetic_root: Path, tmp_path: Path, capsys:
 
 def test_missing_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--config", str(tmp_path / "none.yaml")]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none.yaml'}: config file not found"
+    assert capsys.readouterr().err.strip() == f"s3: error: {tmp_path / 'none.yaml'}: config file not found"

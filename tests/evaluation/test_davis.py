@@ -156,4 +156,4 @@ def test_missing_image_set_and_results_root(tmp_path: Path, capsys: pytest.Captu
 
 def test_usage_error_returns_two_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["davis"]) == 2
-    assert "--davis-root" in capsys.readouterr().err
+    assert "--davis_root" in capsys.readouterr().err

@@ -255,7 +255,7 @@ def _argv(split: Path, results: Path, unseen: Path, *extra: str) -> list[str]:
 def _run_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("s3 eval: error: ") and "\n" not in err and "Traceback" not in err
+    assert err.startswith("s3: error: ") and "\n" not in err and "Traceback" not in err
     return err
 
 

@@ -25,7 +25,7 @@ def test_benchmark_predictor_reports_the_test_size() -> None:
 
 
 def test_cli_compare_prints_ratio(capsys) -> None:  # noqa: ANN001
-    argv = ["--preset", "cutie", "--network-size", "tiny", "--size", "32", "--frames", "1", "--warmup", "0"]
+    argv = ["--preset", "cutie", "--size", "tiny", "--height", "32", "--frames", "1", "--warmup", "0"]
     assert main([*argv, "--compare", "cutie_dq", "--precision", "bf16", "--accuracy-videos", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "ms/frame" in lines[0] and lines[1].startswith("cutie_dq (tiny)")
@@ -39,7 +39,7 @@ def test_presets_are_interleaved_and_flops_counted(capsys) -> None:  # noqa: ANN
     for r in results:
         assert r.gflops_per_frame > 0
         assert r.achieved_gflops_per_second == pytest.approx(r.gflops_per_frame * 1000 / r.ms_per_frame)
-    argv = ["--preset", "s3", "--compare", "cutie", "--network-size", "tiny", "--size", "32", "--frames", "1"]
+    argv = ["--preset", "s3", "--compare", "cutie", "--size", "tiny", "--height", "32", "--frames", "1"]
     assert main([*argv, "--flops", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "GFLOP/frame" in out and ", GFLOP ratio " in out and "(median of frame pairs " in out
@@ -81,10 +81,10 @@ def test_frame_times_are_recorded_per_step() -> None:
 def test_bad_settings(capsys) -> None:  # noqa: ANN001
     with pytest.raises(BenchmarkError, match="frames >= 1"):
         benchmark_predictor("cutie", "tiny", 32, frames=0)
-    assert main(["--preset", "no-such-preset", "--network-size", "tiny", "--size", "32", "--frames", "1"]) == 2
+    assert main(["--preset", "no-such-preset", "--size", "tiny", "--height", "32", "--frames", "1"]) == 2
     assert "unknown preset 'no-such-preset'" in capsys.readouterr().err
     if not torch.cuda.is_available():
-        assert main(["--preset", "cutie", "--network-size", "tiny", "--device", "cuda"]) == 2
+        assert main(["--preset", "cutie", "--size", "tiny", "--device", "cuda"]) == 2
 
 
 def test_fps_over_a_real_split_counts_frames_from_the_first_mask(tmp_path, capsys) -> None:  # noqa: ANN001
@@ -92,7 +92,7 @@ def test_fps_over_a_real_split_counts_frames_from_the_first_mask(tmp_path, capsy
     from s3.inference.fps import time_split
 
     root = ensure_synthetic_davis(tmp_path / "davis", num_train=1, num_val=3, num_frames=4, height=32, width=48)
-    argv = ["--preset", "cutie", "--network-size", "tiny", "--dataset", "davis", "--data-root", str(root)]
+    argv = ["--preset", "cutie", "--size", "tiny", "--dataset", "davis", "--data.init_args.data_root", str(root)]
     argv += ["--dataset-path", "."]  # the synthetic set is the DAVIS folder itself
     assert main([*argv, "--split", "val"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -116,4 +116,4 @@ def test_fps_over_a_real_split_counts_frames_from_the_first_mask(tmp_path, capsy
     timing = time_split(Predictor(), [video, video], torch.device("cpu"))
     assert (timing.warmup_frames, timing.frames, timing.videos) == (3, 3, 2)
     assert main([*argv, "--videos", "0"]) == 2 and "--videos must be >= 1" in capsys.readouterr().err
-    assert main(["--preset", "cutie", "--dataset", "davis"]) == 2  # no --data-root
+    assert main(["--preset", "cutie", "--dataset", "davis"]) == 2  # no data root

@@ -91,6 +91,6 @@ def test_bad_input_is_one_clear_line(examples: Path, tmp_path: Path, capsys) -> 
     for argv, message in bad_cases(examples, tmp_path):
         out = tmp_path / "never"
         assert main([*argv, "--output", str(out), *FAST]) == 2, argv
-        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s3 segment: error:")]
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s3: error:")]
         assert len(err) == 1 and re.search(message, err[0]), (argv, err)
         assert not out.exists()  # nothing written
