@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import inspect
+import json
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from PIL import Image
 
-from s3.cli import TOOL_COMMANDS, TRAINER_COMMANDS, main
+from s3.cli import S3CLI, TOOL_COMMANDS, TRAINER_COMMANDS, Tool, main, resolve, underscore_flags, user_error_message
+from s3.errors import S3Error
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -110,3 +116,191 @@ def test_data_inspect_is_wired(tmp_path, capsys) -> None:
     assert "davis" in capsys.readouterr().out
     assert (tmp_path / "sheet.png").is_file()
     assert main(["data", "frobnicate"]) == 2
+
+
+# --- one CLI tree: typed tool parsers, one meaning per flag, one error boundary --------------------------------
+
+
+def tool_paths() -> list[tuple[list[str], Tool]]:
+    """(command words, tool) of every tool subcommand, nested ones included (`eval davis`)."""
+    found = []
+    for name, entry in TOOL_COMMANDS.items():
+        if isinstance(entry, Tool):
+            found.append(([name], entry))
+        else:
+            found += [([name, action], tool) for action, tool in entry.items()]
+    return found
+
+
+def test_root_help_lists_nested_actions(capsys) -> None:
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for words, _ in tool_paths():
+        assert words[-1] in text
+
+
+@pytest.mark.parametrize(
+    "words,tool", tool_paths(), ids=lambda value: " ".join(value) if isinstance(value, list) else ""
+)
+def test_tool_help_lists_typed_arguments_with_their_docstrings(words: list[str], tool: Tool, capsys) -> None:
+    from docstring_parser import parse
+
+    with pytest.raises(SystemExit) as info:
+        main([*words, "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # help wraps lines: compare on collapsed whitespace
+    function = resolve(tool.target)
+    documented = {p.arg_name: " ".join(p.description.split()) for p in parse(function.__doc__).params}
+    for name in inspect.signature(function).parameters:
+        assert name in documented, f"{tool.target}: parameter {name} has no docstring entry"
+        assert (name if tool.positional else f"--{name}") in text
+        assert documented[name][:30] in text, (name, documented[name])
+    assert "type:" in text
+
+
+def test_size_is_the_network_size_in_every_tool() -> None:
+    sizes = 0
+    for _, tool in tool_paths():
+        hints = typing.get_type_hints(resolve(tool.target))
+        if "size" in hints:
+            assert hints["size"] == typing.Literal["base", "small", "tiny"], tool.target
+            sizes += 1
+    assert sizes >= 3  # segment, benchmark, ablations
+
+
+def test_benchmark_frame_height_is_height_not_size(capsys) -> None:
+    assert main(["benchmark", "--preset", "cutie", "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: --size: invalid choice: '32' (choose from 'base', 'small', 'tiny')")
+    assert "\n" not in err
+
+
+def test_unknown_flag_is_one_parser_error(capsys) -> None:
+    assert main(["segment", "--video", "v", "--mask", "m", "--output", "o", "--no-such-flag", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: unrecognized arguments: --no_such_flag 1") and "\n" not in err
+    assert main(["eval", "davis"]) == 2
+    assert "required: --davis_root, --results" in capsys.readouterr().err
+
+
+def test_dashes_and_underscores_name_the_same_flag() -> None:
+    assert underscore_flags(["--max-internal-size", "64", "--data.init_args.data_root=/a-b", "-1", "a-b"]) == [
+        "--max_internal_size", "64", "--data.init_args.data_root=/a-b", "-1", "a-b",
+    ]  # fmt: skip
+
+
+def test_data_inspect_takes_a_fit_config_and_data_keys(tmp_path, capsys) -> None:
+    sheet = tmp_path / "sheet.png"
+    argv = ["data", "inspect", "--config", DEMO]  # a full fit config: trainer, model, seed... are not data keys
+    argv += [
+        f"--data.init_args.data_root={tmp_path / 'synthetic'}",
+        f"--data.init_args.synthetic_options={SMALL_SYNTHETIC}",
+    ]
+    argv += ["--data.init_args.crop_size", "48", "--data.init_args.num_frames=3", "--sheet", str(sheet), "--clips", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"data root: {tmp_path / 'synthetic'}" in out and "videos=     3" in out
+    with Image.open(sheet) as image:
+        assert image.size == (3 * 48, 48)
+
+
+def test_benchmark_dataset_takes_a_fit_config(tmp_path, capsys) -> None:
+    from s3.data.synthetic import ensure_synthetic_davis
+
+    root = ensure_synthetic_davis(tmp_path / "davis", num_train=1, num_val=2, num_frames=3, height=32, width=48)
+    config = tmp_path / "fit.yaml"
+    config.write_text(
+        "trainer: {max_steps: 1}\nmodel: {preset: cutie}\ndata:\n  class_path: s3.data.VOSDataModule\n"
+        f"  init_args: {{data_root: {root}, val_datasets: [{{name: davis, split: val, path: .}}]}}\n"
+    )
+    assert (
+        main(["benchmark", "--preset", "cutie", "--size", "tiny", "--dataset", "davis", "--config", str(config)]) == 0
+    )
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["videos"] == 2
+
+
+def test_reference_flag_reaches_the_predictor(monkeypatch, fixtures_dir: Path, tmp_path: Path) -> None:
+    import s3.inference.segment as segment
+
+    seen = []
+
+    class Recorder(segment.VideoPredictor):
+        def __init__(self, *args, fast_paths: bool = True, **kwargs) -> None:
+            seen.append(fast_paths)
+            super().__init__(*args, fast_paths=fast_paths, **kwargs)
+
+    monkeypatch.setattr(segment, "VideoPredictor", Recorder)
+    bike = fixtures_dir / "cutie_examples"
+    argv = ["segment", "--video", str(bike / "images" / "bike"), "--mask", str(bike / "masks" / "bike" / "00000.png")]
+    argv += ["--size", "tiny", "--max_internal_size", "64", "--max_frames", "2", "--no_overlay", "--device", "cpu"]
+    assert main([*argv, "--output", str(tmp_path / "fast")]) == 0
+    assert main([*argv, "--output", str(tmp_path / "reference"), "--reference"]) == 0
+    assert seen == [True, False]
+
+
+def test_benchmark_prints_the_reference_time_beside(capsys) -> None:
+    argv = ["benchmark", "--preset", "cutie", "--size", "tiny", "--height", "32", "--frames", "1", "--warmup", "0"]
+    assert main([*argv, "--compare_reference"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "[reference modules]" not in lines[0] and "[reference modules]" in lines[1]
+    assert lines[2].startswith("time per frame cutie reference modules / inference forms: ")
+    assert [json.loads(line)["fast_paths"] for line in lines[3:]] == [True, False]
+
+
+def test_user_errors_are_one_line_with_the_path() -> None:
+    assert user_error_message(PermissionError(errno.EACCES, "Permission denied", "/x/y")) == "/x/y: permission denied"
+    assert user_error_message(OSError(errno.ENOSPC, "No space left on device", "/d")) == "/d: no space left on device"
+    assert user_error_message(FileExistsError(errno.EEXIST, "File exists", "/a", None, "/b")) == "/a -> /b: file exists"
+    assert user_error_message(S3Error("f.yaml: bad")) == "f.yaml: bad"
+    assert user_error_message(RuntimeError("a bug")) is None  # keeps its traceback
+    assert user_error_message(OSError(errno.EIO, "I/O error", "/d")) is None
+
+
+def test_s3_error_and_unwritable_output_are_one_line(tmp_path, capsys) -> None:
+    assert main(["eval", "davis", "--davis-root", str(tmp_path), "--results", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: ") and "\n" not in err and "ImageSets/2017/val.txt" in err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["report", "ablation", "--runs", str(tmp_path), "--output", str(blocker / "tables")]) == 2
+    assert (
+        capsys.readouterr().err.strip() == f"s3: error: --output: cannot write to {blocker / 'tables'}: not a directory"
+    )
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path, capsys) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model:\n  lr: [1,\n  size: tiny\n")
+    assert main(["fit", "--config", DEMO, "--config", str(broken), "--print_config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"s3: error: {broken}: line ") and "invalid YAML" in err and "\n" not in err
+
+
+def test_data_typo_is_reduced_to_the_field(tmp_path, capsys) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("data:\n  init_args:\n    crop_sise: 64\n")
+    assert main(["fit", "--config", DEMO, "--config", str(typo), "--print_config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: --data: Option 'crop_sise' is not accepted") and "\n" not in err
+    assert main(["fit", "--config", DEMO, "--data.init_args.crop_size=big", "--print_config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: --data.init_args.crop_size: Expected a int. Got value: big"), err
+
+
+def test_checkpoint_hyper_parameters_do_not_replace_the_config(tmp_path) -> None:
+    """The config stays the source of truth with --ckpt_path (LightningCLI would load the checkpoint's hparams)."""
+    checkpoint = tmp_path / "same_network.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"preset": "cutie", "size": "tiny", "lr": 0.123}}, checkpoint)
+
+    class Parsed(Exception):
+        pass
+
+    class ParseOnly(S3CLI):
+        def before_instantiate_classes(self) -> None:
+            super().before_instantiate_classes()
+            raise Parsed(self.config)
+
+    with pytest.raises(Parsed) as info:
+        ParseOnly(args=["fit", "--config", DEMO, f"--ckpt_path={checkpoint}"])
+    config = info.value.args[0].fit
+    assert config.model.lr == 5.0e-4 and config.ckpt_path == str(checkpoint)
