@@ -36,7 +36,7 @@ format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format s3 tests notebooks
 
 benchmark: install ## on-demand speed/memory benchmarks (not part of CI)
-	$(VENV)/bin/s3 benchmark --preset cutie --size 480 --frames 20
+	$(VENV)/bin/s3 benchmark --preset cutie --height 480 --frames 20
 
 FIGURE_FRAME := tests/fixtures/cutie_examples/images/judo/00000.jpg
 FIGURE_MASK := tests/fixtures/cutie_examples/masks/judo/00000.png
