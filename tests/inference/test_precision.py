@@ -74,7 +74,7 @@ def test_agreement_scores_both_precisions(tiny_network: VOSNetwork) -> None:
 
 
 def test_benchmark_reports_bf16_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["--preset", "cutie", "--network-size", "tiny", "--size", "32", "--frames", "1", "--warmup", "0"]
+    argv = ["--preset", "cutie", "--size", "tiny", "--height", "32", "--frames", "1", "--warmup", "0"]
     assert main([*argv, "--precision", "bf16", "--accuracy-videos", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("  bf16 vs fp32 on 1 synthetic validation videos") and "J&F" in lines[1]
