@@ -88,10 +88,10 @@ def test_mega_print_config_names_every_architecture_argument_of_the_s3_row(capsy
     ],
 )
 def test_a_typo_in_a_choice_is_a_parser_error(override: str, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["fit", "--model.preset=cutie", "--model.size=tiny", override, "--print_config"])
-    assert info.value.code == 2
-    assert "Expected a typing.Literal" in capsys.readouterr().err
+    assert main(["fit", "--model.preset=cutie", "--model.size=tiny", override, "--print_config"]) == 2
+    key, _, value = override.partition("=")
+    err = capsys.readouterr().err.strip()  # the one-line parser error of s3/cli.py: the key, the value, the choices
+    assert err.startswith(f"s3: error: {key}: invalid choice: {value!r} (choose from ") and "\n" not in err
 
 
 def test_num_extra_extractors_from_the_cli_and_from_build_network() -> None:
