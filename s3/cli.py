@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import importlib
 import inspect
+import json
 import re
 import sys
 import types
@@ -136,19 +137,19 @@ def tool_parser(tool: Tool, prog: str) -> ArgumentParser:
     Boolean parameters become switches (`--flip` / `--no_flip`), lists of scalars take space-separated values;
     every other parameter is added by jsonargparse from its type hint (`Literal` choices, paths, optional values,
     classes such as the data module with `--data.init_args.*`). A function with a `data` parameter also takes
-    `--config` fit config files, of which only the `data:` section is read.
+    `--config` fit config files (see `fit_data_argument`).
     """
     function = resolve(tool.target)
     description, docs = _docstring_parts(function)
     parser = ArgumentParser(prog=prog, description=description, exit_on_error=False)
     hints = typing.get_type_hints(function)
     parameters = inspect.signature(function).parameters
-    if "data" in parameters:
+    if "data" in parameters:  # `run_tool` hands `--config` files to the fit parser; listed here for --help
         parser.add_argument(
             "--config",
             action=ActionConfigFile,
-            help="YAML config(s) as given to `s3 fit` (repeatable, later files win); only their `data:` section "
-            "is read, so a full fit config works",
+            help="config file(s) of `s3 fit` (repeatable, later files win), parsed by the fit parser; their "
+            "data section (with --data.init_args.* overrides) is the data module",
         )
     switches = [name for name in parameters if hints.get(name) is bool]
     lists = {name: item for name in parameters if (item := _list_item_type(hints.get(name))) is not None}
@@ -257,32 +258,44 @@ def check_config_files(argv: list[str]) -> None:
             read_yaml_file(found[0])
 
 
-def _data_sections(path: Path) -> list[dict]:
-    """The `data:` sections of a config file, after those of the files its `config:` entry names."""
-    content = read_yaml_file(path) or {}
-    if not isinstance(content, dict):
-        raise ConfigFileError(f"{path}: expected a YAML mapping of config keys")
-    nested = content.get("config") or []
-    children = [nested] if isinstance(nested, str) else nested
-    found = [section for child in children for section in _data_sections(path.parent / child)]
-    return [*found, {"data": content["data"]}] if content.get("data") is not None else found
-
-
-def data_sections(argv: list[str]) -> list[str]:
-    """argv with each `--config FILE` replaced by the `data:` section(s) of that file, as YAML strings: the keys of
-    a fit config that a data-taking tool does not have (trainer, model, ...) are left out."""
-    out: list[str] = []
+def split_data_words(words: list[str]) -> tuple[list[str], list[str]]:
+    """(`--config FILE` and `--data...` options, every other word) of a tool command line."""
+    data: list[str] = []
+    rest: list[str] = []
     index = 0
-    while index < len(argv):
-        found = _config_value(argv, index)
-        if found is None or found[0].lstrip().startswith("{"):
-            out.append(argv[index])
+    while index < len(words):
+        word = words[index]
+        found = _config_value(words, index)
+        if found is not None:
+            data += words[index : index + found[1]]
+            index += found[1]
+        elif word == "--data" or word.startswith(("--data.", "--data=")):
+            size = 1 if "=" in word or index + 1 >= len(words) else 2
+            data += words[index : index + size]
+            index += size
+        else:
+            rest.append(word)
             index += 1
-            continue
-        for section in _data_sections(Path(found[0])):
-            out += ["--config", yaml.safe_dump(section, default_flow_style=True).strip()]
-        index += found[1]
-    return out
+    return data, rest
+
+
+class FitConfigParser(S3CLI):
+    """`s3 fit`'s parser and run-config hooks over a command line, building nothing (for the data-taking tools)."""
+
+    def instantiate_classes(self) -> None:
+        """Nothing is built: only the parsed config is wanted."""
+
+
+def fit_data_argument(data_words: list[str]) -> list[str]:
+    """`--config FIT.yaml ... --data.init_args.KEY VALUE` -> `["--data", JSON]`: the data section parsed exactly as
+    `s3 fit` parses it (layered and included config files, dotted keys, links); the other keys of a fit config
+    (trainer, model, ...) are parsed too, so a fit config is valid here exactly when it is valid for `s3 fit`."""
+    check_config_files(data_words)
+    # The tools' data module is VOSDataModule unless a config names its class (a `data:` section may omit it).
+    data = FitConfigParser(args=["--data=s3.data.VOSDataModule", *data_words], run=False).config.get("data")
+    if data is None:
+        raise ConfigFileError(f"{' '.join(data_words)}: no `data:` section (the data module of `s3 fit`)")
+    return ["--data", json.dumps(data.as_dict() if isinstance(data, Namespace) else data, default=str)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -369,8 +382,13 @@ def run_tool(argv: list[str]) -> int:
 
     def call() -> int:
         parser = build_parser()
+        data_words, rest = split_data_words(words)
+        if any(_config_value(data_words, i) for i in range(len(data_words))):  # a fit config: read as `s3 fit` does
+            words_to_parse = [*rest, *fit_data_argument(data_words)]
+        else:
+            words_to_parse = words
         try:
-            config = parser.parse_args(data_sections(words))
+            config = parser.parse_args(words_to_parse)
         except ArgumentError as error:  # name the flags as typed: `eval.davis.davis_root` -> `--davis_root`
             raise ArgumentError(None, str(error).replace(f"{'.'.join(path)}.", flag)) from None
         tool, arguments = command_tool(config)

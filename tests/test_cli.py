@@ -290,7 +290,8 @@ def test_data_typo_is_reduced_to_the_field(tmp_path, capsys) -> None:
 def test_checkpoint_hyper_parameters_do_not_replace_the_config(tmp_path) -> None:
     """The config stays the source of truth with --ckpt_path (LightningCLI would load the checkpoint's hparams)."""
     checkpoint = tmp_path / "same_network.ckpt"
-    torch.save({"state_dict": {}, "hyper_parameters": {"preset": "cutie", "size": "tiny", "lr": 0.123}}, checkpoint)
+    hparams = {"preset": "cutie", "size": "tiny", "num_ref_frames": 5, "num_points": 64}
+    torch.save({"state_dict": {}, "hyper_parameters": hparams}, checkpoint)
 
     class Parsed(Exception):
         pass
@@ -303,4 +304,5 @@ def test_checkpoint_hyper_parameters_do_not_replace_the_config(tmp_path) -> None
     with pytest.raises(Parsed) as info:
         ParseOnly(args=["fit", "--config", DEMO, f"--ckpt_path={checkpoint}"])
     config = info.value.args[0].fit
-    assert config.model.lr == 5.0e-4 and config.ckpt_path == str(checkpoint)
+    assert (config.model.num_ref_frames, config.model.num_points) == (2, 2048)  # demo.yaml's, not the checkpoint's
+    assert config.ckpt_path == str(checkpoint)
