@@ -1,6 +1,8 @@
 """Networks: Cutie's memory network and the S3 components, built through `build_network` from the rows' YAML
-files (`network_config(preset, size)` gives the `class_path` / `init_args` tree)."""
+files (`network_config(preset, size)` gives the `class_path` / `init_args` tree); their inference form through
+`prepare_for_inference` (the deploy step)."""
 
+from s3.model.deploy import prepare_for_inference
 from s3.model.factory import build_network
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_config
@@ -15,5 +17,6 @@ __all__ = [
     "build_network",
     "load_network_weights",
     "network_config",
+    "prepare_for_inference",
     "read_state_dict",
 ]
