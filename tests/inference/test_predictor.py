@@ -14,6 +14,8 @@ from s3.inference import (
     average_probabilities,
 )
 from s3.inference.image_ops import resize_image, resize_index_mask, resize_probabilities
+from s3.model.deploy import is_prepared
+from s3.model.factory import build_network
 from s3.model.network import VOSNetwork
 from s3.training.propagation import propagate_first_frame
 from tests.inference.conftest import blob_video
@@ -182,9 +184,6 @@ def test_memory_frames_and_staggered_sensory_updates(tiny_network: VOSNetwork, m
 
 
 def test_fast_paths_switch_chooses_prepared_or_reference_network() -> None:
-    from s3.model.deploy import is_prepared
-    from s3.model.factory import build_network
-
     torch.manual_seed(0)
     network = build_network("s3", "tiny").train()
     fast = VideoPredictor(network)
