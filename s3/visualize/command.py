@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +20,6 @@ __all__ = [
     "RowSpec",
     "VisualizeError",
     "features_command",
-    "main",
     "parse_compare",
     "visualize_features",
 ]
@@ -142,42 +139,3 @@ def features_command(**options: Any) -> int:
 
 
 features_command.__annotations__ = {**visualize_features.__annotations__, "return": "int"}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `s3 visualize ...` (argv without the command name), through the `s3` parser tree."""
-    from s3.cli import main as s3_main
-
-    return s3_main(["visualize", *(sys.argv[1:] if argv is None else argv)])
-
-
-LIST_OPTIONS = ("--blocks", "--compare")
-
-
-def gather_list_options(argv: list[str]) -> list[str]:
-    """`--blocks a b c` -> `--blocks ["a", "b", "c"]` (jsonargparse takes a list as one JSON value); a value that is
-    already a JSON list, and `--blocks=...`, pass unchanged."""
-    out: list[str] = []
-    index = 0
-    while index < len(argv):
-        item = argv[index]
-        out.append(item)
-        index += 1
-        if item in LIST_OPTIONS:
-            values = []
-            while index < len(argv) and not argv[index].startswith("--"):
-                values.append(argv[index])
-                index += 1
-            if len(values) == 1 and values[0].startswith("["):
-                out.append(values[0])
-            else:
-                out.append(json.dumps(values))
-    return out
-
-
-def _as_paths(options: dict) -> dict:
-    """jsonargparse keeps `Path` options as its own path objects or strings; the library takes pathlib paths."""
-    for key in ("checkpoint", "frame", "video", "mask", "output", "save_tensors"):
-        if options.get(key) is not None:
-            options[key] = Path(str(options[key]))
-    return options

@@ -10,7 +10,6 @@ import pytest
 
 from s3.cli import main
 from s3.visualize import read_layout
-from s3.visualize.command import gather_list_options
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +71,11 @@ def test_mask_of_another_size_is_refused(judo, tmp_path: Path, capsys) -> None:
     assert "--mask: " in capsys.readouterr().err
 
 
-def test_list_options_take_several_values() -> None:
-    assert gather_list_options(["--blocks", "a", "b", "--height", "64"]) == ["--blocks", '["a", "b"]', "--height", "64"]
-    assert gather_list_options(["--compare", "[x,y]"]) == ["--compare", "[x,y]"]
+def test_help_lists_the_typed_arguments(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["visualize", "features", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--preset", "--checkpoint", "--frame", "--video", "--frame_index", "--mask", "--blocks", "--compare"):
+        assert flag in out
+    assert "random weights" in out and "{pca,norm}" in out.replace(" ", "")
