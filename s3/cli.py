@@ -154,9 +154,11 @@ def tool_parser(tool: Tool, prog: str) -> ArgumentParser:
     switches = [name for name in parameters if hints.get(name) is bool]
     lists = {name: item for name in parameters if (item := _list_item_type(hints.get(name))) is not None}
     parser.add_function_arguments(function, skip={*switches, *lists}, as_positional=tool.positional)
+    groups = getattr(parser, "groups", None) or {}  # the function's argument group: one help section for all
+    group = next(iter(groups.values())) if len(groups) == 1 else parser
     for name in switches:
         default = parameters[name].default
-        parser.add_argument(
+        group.add_argument(
             f"--{name}",
             action=ActionYesNo(yes_prefix="", no_prefix="no_"),
             default=bool(default),
@@ -164,7 +166,7 @@ def tool_parser(tool: Tool, prog: str) -> ArgumentParser:
         )
     for name, item in lists.items():
         default = parameters[name].default
-        parser.add_argument(
+        group.add_argument(
             f"--{name}",
             type=item,
             nargs="+",
