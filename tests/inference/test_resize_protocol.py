@@ -139,3 +139,27 @@ def test_video_resized_by_the_reader_and_answered_at_native_size(judo: Path, tin
         native = F.interpolate(prob[None], size=(480, 854), mode="bilinear", align_corners=False)[0]
         assert result.shape == (3, 480, 854)
         assert torch.equal(result[t], predictor.index_mask(native))
+
+
+def test_segment_cli_follows_the_protocol(judo: Path, tiny_network: VOSNetwork, tmp_path: Path) -> None:
+    """`s3 segment --test-size 360` = the reader's resize, the predictor at 360p, probabilities back to 480p."""
+    from s3.inference.segment import main as segment_main
+    from s3.io.palette import read_index_mask
+
+    weights = tmp_path / "tiny.pth"
+    torch.save(tiny_network.state_dict(), weights)
+    mask_path = judo / "masks" / "judo" / "00000.png"
+    argv = ["--video", str(judo / "images" / "judo"), "--mask", str(mask_path), "--output", str(tmp_path / "out")]
+    argv += ["--checkpoint", str(weights), "--size", "tiny", "--test-size", "360", "--max-frames", "3"]
+    assert segment_main([*argv, "--no-overlay", "--device", "cpu"]) == 0
+
+    video = judo_sample(judo, 3)
+    predictor = VideoPredictor(tiny_network, InferenceConfig())
+    small = resize_to_test_size(video, 360)
+    ids = [int(i) for i in video["masks"][0].unique() if i != 0]
+    for t in range(3):
+        given = small["masks"][0] if t == 0 else None
+        prob = predictor.step(small["images"][t], given, ids if t == 0 else None, end=t == 2)
+        native = F.interpolate(prob[None], size=(480, 854), mode="bilinear", align_corners=False)[0]
+        written = read_index_mask(tmp_path / "out" / "masks" / f"{t:05d}.png")
+        assert np.array_equal(written, predictor.index_mask(native).numpy().astype(np.uint8))
