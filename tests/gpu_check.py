@@ -138,7 +138,11 @@ def training_row(
     )
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    trainer.fit(module, datamodule=data)
+    try:
+        trainer.fit(module, datamodule=data)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return Row("training, bf16-mixed", preset, "bf16-mixed", f"out of memory at {per_step} clips per pass", None)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     speed = (
         f"{timer.iterations_per_second():.3f} it/s ({PAPER_BATCH} clips x {frames}x{crop}x{crop}, "
