@@ -336,10 +336,26 @@ def reduce_parser_message(message: str) -> str:
     return f"--{'.'.join(keys)}: {_short_type(reason or 'invalid value')}"
 
 
+def user_error_cause(error: BaseException) -> S3Error | None:
+    """The S3Error behind another exception: jsonargparse re-raises errors of the constructors it calls (e.g. a
+    data module refusing `crop_size: -5`) wrapped in its own union-type message."""
+    seen: set[int] = set()
+    current = error.__cause__ or error.__context__
+    while current is not None and id(current) not in seen:
+        if isinstance(current, S3Error):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def user_error_message(error: BaseException) -> str | None:
     """The one-line message of an error caused by the user's input, or None for a bug (which keeps its traceback)."""
     if isinstance(error, S3Error):
         return str(error)
+    cause = user_error_cause(error)
+    if cause is not None:
+        return str(cause)
     if isinstance(error, ArgumentError):
         return reduce_parser_message(str(error))
     if isinstance(error, OSError) and (isinstance(error, USER_PATH_ERRORS) or error.errno == errno.ENOSPC):

@@ -306,3 +306,14 @@ def test_checkpoint_hyper_parameters_do_not_replace_the_config(tmp_path) -> None
     config = info.value.args[0].fit
     assert (config.model.num_ref_frames, config.model.num_points) == (2, 2048)  # demo.yaml's, not the checkpoint's
     assert config.ckpt_path == str(checkpoint)
+
+
+def test_constructor_errors_wrapped_by_the_parser_are_one_line(tmp_path, capsys) -> None:
+    """jsonargparse wraps a constructor's S3Error in its union-type message: the CLI digs it out."""
+    args = demo_args(tmp_path, "--data.init_args.crop_size=-5", "--trainer.max_steps=1")
+    assert main(["fit", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "s3: error: data.crop_size: expected an integer >= 1, got -5"
+    wrapped = ValueError("Does not validate against any of the Union subtypes")
+    wrapped.__cause__ = S3Error("data.batch_size: expected an integer >= 1, got 0")
+    assert user_error_message(wrapped) == "data.batch_size: expected an integer >= 1, got 0"

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s3.data.errors import DataError
+
 
 @dataclass(frozen=True)
 class MaxSkipSchedule:
@@ -22,14 +24,14 @@ class MaxSkipSchedule:
 
     def __post_init__(self) -> None:
         if len(self.values) != len(self.phase_ends) or not self.values:
-            raise ValueError(
-                f"max-skip schedule: {len(self.values)} values but {len(self.phase_ends)} phase ends; "
+            raise DataError(
+                f"data.curriculum: {len(self.values)} values but {len(self.phase_ends)} phase ends; "
                 "expected one phase end per value"
             )
         if any(b < a for a, b in zip(self.phase_ends, self.phase_ends[1:], strict=False)):
-            raise ValueError(f"max-skip schedule: phase ends must be ascending, got {list(self.phase_ends)}")
+            raise DataError(f"data.curriculum: phase ends must be ascending, got {list(self.phase_ends)}")
         if any(v < 1 for v in self.values):
-            raise ValueError(f"max-skip schedule: values must be >= 1, got {list(self.values)}")
+            raise DataError(f"data.curriculum: values must be >= 1, got {list(self.values)}")
 
     def boundaries(self, total_steps: int) -> list[int]:
         """First step of phases 1..n-1 (steps at which the value changes)."""

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from s3.data.errors import DataError
 from s3.io.atomic import replace_directory
 from s3.io.palette import index_mask_image
 
@@ -291,7 +292,7 @@ def generate_synthetic_davis(
         late_entry_probability=late_entry_probability,
     )
     if num_frames < 1 or height < 16 or width < 16 or not 1 <= max_objects <= 255:
-        raise ValueError(f"synthetic dataset: invalid sizes {spec}")
+        raise DataError(f"data.synthetic_options: invalid sizes {spec}")
     if root.exists() and _read_marker(root) is None and any(root.iterdir()):
         raise FileExistsError(f"{root} exists and is not a synthetic dataset; refusing to overwrite it")
     root.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network, load_pretrained
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_components
+from s3.ops.errors import RunConfigError
 from s3.ops.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
@@ -219,7 +220,9 @@ class S3Module(pl.LightningModule):
         for index, (name, split) in enumerate(self._split_names("predict")):
             benchmark = writer_benchmark(name, split)
             if benchmark == "burst" and self.evaluation.burst_json is None:
-                raise ValueError("predict on BURST needs model.evaluation.burst_json (the first-frame annotation JSON)")
+                raise RunConfigError(
+                    "predict on BURST needs model.evaluation.burst_json (the first-frame annotation JSON)"
+                )
             root = output_folder(self.evaluation, name, split)
             self._writers[index] = make_writer(benchmark, root, burst_json=self.evaluation.burst_json)
 
