@@ -75,6 +75,9 @@ class BenchmarkResult:
     pixel_agreement: float | None = None  # share of pixels given the same id by both precisions
     cpu_bf16_flags: list[str] | None = None  # amx_bf16 / avx512_bf16 found in /proc/cpuinfo (CPU runs)
     fast_paths: bool = True  # False: timed on the reference modules (`--reference`, `--compare_reference`)
+    compiled: bool = False  # the predictor ran the compiled path (`s3.inference.compiled`)
+    cold_start_s: float | None = None  # wall time of the first (masked) frame and the warm-up frames
+    compile_s: float | None = None  # of which spent in calls that compiled (compiled path only)
 
 
 def synthetic_frames(
@@ -95,7 +98,7 @@ class TimedPredictor:
 
     def __init__(
         self, preset: str, network_size: str, size: int, objects: int, device: torch.device, precision: Precision,
-        inference_preset: str, fast_paths: bool = True,
+        inference_preset: str, fast_paths: bool = True, compile: bool = False,
     ) -> None:  # fmt: skip
         from s3.model.factory import build_network
 
@@ -104,14 +107,17 @@ class TimedPredictor:
         self.preset, self.network_size, self.device, self.precision = preset, network_size, device, precision
         network = build_network(preset, network_size).to(device)
         config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
-        self.predictor = VideoPredictor(network, config, fast_paths=fast_paths)
-        self.fast_paths = fast_paths
-        self.mem_every = config.mem_every
         self.height, self.width = size, int(size * REFERENCE_ASPECT)
         self.pool, mask = synthetic_frames(8, self.height, self.width, objects, device)
+        self.compiled = compile
+        self.cold_start_seconds = 0.0  # first frame + warm-up (see `warm_up`)
+        start = time.perf_counter()
+        self.predictor = VideoPredictor(network, config, fast_paths=fast_paths, compile=compile)
+        self.mem_every = config.mem_every
         self.objects = objects
         self.frame = 0
         self.predictor.step(self.pool[0], mask)
+        self.cold_start_seconds += time.perf_counter() - start
         self.seconds = self.cpu_seconds = 0.0
         self.timed = 0
         self.frame_seconds: list[float] = []
@@ -128,14 +134,26 @@ class TimedPredictor:
             self.cpu_seconds += time.process_time() - cpu_start
             self.timed += 1
 
+    def warm_up(self) -> None:
+        """One untimed step, counted into the cold-start time (compilation of new shapes happens in these)."""
+        start = time.perf_counter()
+        self.step(timed=False)
+        self.cold_start_seconds += time.perf_counter() - start
+
     def count_gflops(self, frames: int) -> float:
-        """Mean GFLOP per frame over `frames` further (untimed) steps, from torch's FLOP counter."""
+        """Mean GFLOP per frame over `frames` further (untimed) steps, from torch's FLOP counter (on the eager
+        network: the counter does not see into compiled code, whose arithmetic is the same)."""
         from torch.utils.flop_counter import FlopCounterMode
 
+        network = self.predictor.network
+        self.predictor.network = getattr(network, "reference", network)
         counter = FlopCounterMode(display=False, custom_mapping=ATTENTION_FLOP_FORMULAS)
-        with counter:
-            for _ in range(frames):
-                self.step(timed=False)
+        try:
+            with counter:
+                for _ in range(frames):
+                    self.step(timed=False)
+        finally:
+            self.predictor.network = network
         return counter.get_total_flops() / frames / 1e9
 
     def result(self, gflops_per_frame: float | None) -> BenchmarkResult:
@@ -158,6 +176,9 @@ class TimedPredictor:
             achieved_gflops_per_second=None if gflops_per_frame is None else gflops_per_frame * 1000.0 / ms_per_frame,
             frame_ms=[1000.0 * seconds for seconds in self.frame_seconds],
             fast_paths=self.fast_paths,
+            compiled=self.compiled,
+            cold_start_s=self.cold_start_seconds,
+            compile_s=self.predictor.network.compile_times.total if self.compiled else None,
         )
 
 
@@ -176,6 +197,7 @@ def benchmark_presets(
     accuracy_videos: int = 0,
     fast_paths: bool = True,
     compare_reference: bool = False,
+    compile: bool = False,
 ) -> list[BenchmarkResult]:
     """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
     by frame so that load changes on a shared machine hit all of them alike.
@@ -186,6 +208,9 @@ def benchmark_presets(
     videos in fp32 and in bf16 and both J&F are reported (`s3.inference.precision.precision_agreement`).
     `fast_paths=False` times the reference modules instead of the prepared inference forms; `compare_reference`
     times both (the reference timings follow the others in the returned list, interleaved with them frame by frame).
+    With `compile`, the first of those timings runs the compiled path (`s3.inference.compiled`): the compilation
+    happens in the first frame and the warm-up, whose wall time is reported as `cold_start_s` (the compiling calls'
+    share as `compile_s`); the FLOP count then runs on the eager network (the counter does not see compiled code).
     """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
@@ -195,13 +220,15 @@ def benchmark_presets(
     torch_device = torch.device(device)
     modes = [fast_paths, False] if compare_reference and fast_paths else [fast_paths]
     timers = [
-        TimedPredictor(preset, network_size, size, objects, torch_device, precision, inference_preset, fast)
-        for fast in modes
+        TimedPredictor(
+            preset, network_size, size, objects, torch_device, precision, inference_preset, fast, compile and index == 0
+        )
+        for index, fast in enumerate(modes)
         for preset in presets
     ]
     for _ in range(warmup):
         for timer in timers:
-            timer.step(timed=False)
+            timer.warm_up()
     if torch_device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(torch_device)
     for index in range(frames):
@@ -274,9 +301,11 @@ def benchmark_split(
     precision: Precision = "fp32",
     inference_preset: str = "cutie",
     fast_paths: bool = True,
+    compile: bool = False,
 ) -> list[SplitBenchmarkResult]:
     """Times every preset (random weights) over the videos of a real evaluation split at the preset's test size
-    (frames resized by the reader as the official evaluation does; that resize is not timed)."""
+    (frames resized by the reader as the official evaluation does; that resize is not timed). With `compile`, the
+    compiled path: its compilation falls in the first (warm-up) video and in the first frame of each new size."""
     from pathlib import Path
 
     from s3.data.eval_dataset import VideoEvalDataset
@@ -302,7 +331,9 @@ def benchmark_split(
         if torch_device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(torch_device)
         timing = time_split(
-            VideoPredictor(network, config, fast_paths=fast_paths), VideoEvalDataset(records, test_size), torch_device
+            VideoPredictor(network, config, fast_paths=fast_paths, compile=compile),
+            VideoEvalDataset(records, test_size),
+            torch_device,
         )
         results.append(
             SplitBenchmarkResult(
@@ -350,6 +381,7 @@ def benchmark_command(
     compare: str | None = None,
     reference: bool = False,
     compare_reference: bool = False,
+    compile: bool = False,
     flops: bool = False,
     device: str = "cpu",
     precision: Precision = "fp32",
@@ -376,6 +408,8 @@ def benchmark_command(
         compare: also time this preset (interleaved frame by frame) and print the time ratio
         reference: time the reference modules instead of the inference fast paths
         compare_reference: also time the reference modules (interleaved) and print their time beside
+        compile: run the compiled path (torch.compile over the inference forms, `s3.inference.compiled`); the cold
+            start (first frame + warm-up, where the compilation happens) is printed beside the time per frame
         flops: also count GFLOP per frame (one extra memory cycle)
         device: cpu or cuda[:N]
         precision: fp32, or bf16 autocast (on a CPU worth it only with amx_bf16 / avx512_bf16; also reports J&F vs
@@ -410,14 +444,15 @@ def benchmark_command(
             for fast in modes
             for result in benchmark_split(
                 presets, size, dataset, str(data.data_root), split=split, dataset_path=dataset_path, videos=videos,
-                fast_paths=fast, **common,
+                fast_paths=fast, compile=compile and fast == modes[0], **common,
             )
         ]  # fmt: skip
         print_split_results(split_results)
         return 0
     results = benchmark_presets(
         presets, size, height, frames=frames, warmup=warmup, objects=objects, count_flops=flops,
-        accuracy_videos=accuracy_videos, fast_paths=not reference, compare_reference=compare_reference, **common,
+        accuracy_videos=accuracy_videos, fast_paths=not reference, compare_reference=compare_reference,
+        compile=compile, **common,
     )  # fmt: skip
     print_results(results)
     return 0
@@ -467,10 +502,13 @@ def print_results(results: list[BenchmarkResult]) -> None:
         )  # fmt: skip
         if r.peak_memory_mib is not None:
             flops += f", peak memory {r.peak_memory_mib:.0f} MiB"
+        if r.cold_start_s is not None:
+            compiled = "" if r.compile_s is None else f", of which compiling {r.compile_s:.1f} s"
+            flops += f"; cold start (first frame + warm-up) {r.cold_start_s:.1f} s{compiled}"
         print(
-            f"{r.preset} ({r.network_size}){_modules(r.fast_paths)} {r.width}x{r.height}, {r.objects} objects, "
-            f"{r.device} {r.precision}, {r.threads} thread(s): {r.ms_per_frame:.1f} ms/frame, {r.fps:.2f} FPS over "
-            f"{r.frames} frames{flops}"
+            f"{r.preset} ({r.network_size}){_modules(r.fast_paths)}{' compiled' if r.compiled else ''} {r.width}x"
+            f"{r.height}, {r.objects} objects, {r.device} {r.precision}, {r.threads} thread(s): {r.ms_per_frame:.1f} "
+            f"ms/frame, {r.fps:.2f} FPS over {r.frames} frames{flops}"
         )
         if r.jf_fp32 is not None and r.jf_bf16 is not None:
             print(

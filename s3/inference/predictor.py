@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from s3.inference.compiled import CompileOptions, compile_network, compile_options
 from s3.inference.config import InferenceConfig
 from s3.inference.image_ops import (
     InferenceInputError,
@@ -63,11 +64,25 @@ class VideoPredictor:
         fast_paths: run the network's inference form (`s3.model.deploy.prepare_for_inference`: blocked, folded and
             oneDNN forms over the same parameters; `network` itself is left as it is). False runs the reference
             modules (put in eval mode here), e.g. to check that an edit of a module reaches inference.
+        compile: also run the network's stages through `torch.compile` (`s3.inference.compiled`; True or a
+            `CompileOptions`), on the inference form (or, with `fast_paths=False`, on the reference modules). The
+            compiled code is built at the first frame of each new shape and computes with the weights seen then.
     """
 
-    def __init__(self, network: VOSNetwork, config: InferenceConfig | None = None, *, fast_paths: bool = True) -> None:
+    def __init__(
+        self,
+        network: VOSNetwork,
+        config: InferenceConfig | None = None,
+        *,
+        fast_paths: bool = True,
+        compile: bool | CompileOptions = False,
+    ) -> None:
         self.fast_paths = fast_paths
-        self.network = prepare_for_inference(network) if fast_paths else network.eval()
+        if fast_paths:
+            self.network = prepare_for_inference(network, compile=compile)
+        else:
+            network.eval()
+            self.network = compile_network(network, compile_options(compile)) if compile else network
         self.config = config if config is not None else InferenceConfig()
         self.config.validate()
         self.device = next(network.parameters()).device
@@ -89,6 +104,7 @@ class VideoPredictor:
         device: str | torch.device = "cpu",
         strict: bool = True,
         fast_paths: bool = True,
+        compile: bool | CompileOptions = False,
     ) -> VideoPredictor:
         """Builds the network of `preset` / `size`, loads `checkpoint` (None: random weights, with a warning)."""
         from s3.model.factory import build_network
@@ -96,7 +112,7 @@ class VideoPredictor:
         if checkpoint is None:
             warnings.warn("no checkpoint given: the predictor uses RANDOM weights", stacklevel=2)
         network = build_network(preset, size, weights=checkpoint, strict=strict)
-        return cls(network.to(device), config, fast_paths=fast_paths)
+        return cls(network.to(device), config, fast_paths=fast_paths, compile=compile)
 
     # -------------------------------------------------------------------------------------------- state
     def reset(self) -> None:

@@ -14,6 +14,8 @@ are left untouched. The prepared tree is for inference only: it refuses `train()
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from s3.model.conv_ffn import ConvFFN
@@ -33,6 +35,9 @@ from s3.model.network import VOSNetwork
 from s3.model.spatial_prior import SpatialPriorModule
 from s3.model.spatial_semantic_block import InteractionStage, SemanticCrossAttention, SpatialExtractor
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
+
+if TYPE_CHECKING:
+    from s3.inference.compiled import CompileOptions
 
 __all__ = ["INFERENCE_FORMS", "inference_view", "is_prepared", "prepare_for_inference"]
 
@@ -56,13 +61,19 @@ def is_prepared(network: nn.Module) -> bool:
     return isinstance(network, InferenceNetwork)
 
 
-def prepare_for_inference(network: VOSNetwork) -> VOSNetwork:
+def prepare_for_inference(network: VOSNetwork, *, compile: bool | CompileOptions = False) -> VOSNetwork:
     """The inference form of `network`, sharing its parameters and buffers, in eval mode.
 
     The result computes what `network` computes in eval mode (up to floating-point rounding; the test
     `tests/model/test_deploy.py` holds every preset to that) with the blocked / folded / oneDNN forms of
     `s3.model.inference_forms`. `network` itself is not modified. Preparing a prepared network returns it.
+    `compile` (True or a `CompileOptions`) also compiles the prepared form's stages (`s3.inference.compiled`:
+    torch.compile, inductor freezing on CPU; the compiled code keeps the weights of its first call).
     """
+    if compile:
+        from s3.inference.compiled import compile_network, compile_options  # s3.inference imports this module
+
+        return compile_network(prepare_for_inference(network), compile_options(compile))
     if is_prepared(network):
         return network
     prepared = inference_view(network)

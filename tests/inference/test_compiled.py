@@ -1,0 +1,73 @@
+"""The compiled inference path (`s3.inference.compiled`): same outputs as eager, reference untouched, compiled once.
+
+Compilation with inductor is slow on 2 cores, so each preset family compiles one tiny network at a small frame size:
+`cutie` (ResNet encoder) in the default run, `s3` (DQ + ViT + spatial + semantic: every other component) marked
+slow.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from s3.inference import InferenceConfig, VideoPredictor
+from s3.inference.compiled import CompileOptions, compile_network, is_compiled
+from s3.model.deploy import is_prepared
+from s3.model.factory import build_network
+from s3.model.network import VOSNetwork
+from tests.inference.conftest import blob_video
+
+# mem_every 2 and a 3-frame stagger: memory frames, sensory updates on and off, and a growing object memory.
+CONFIG = InferenceConfig(mem_every=2, stagger_updates=1)
+
+
+def eager_and_compiled(network: VOSNetwork, frames: int, height: int, width: int) -> tuple[list, list, VideoPredictor]:
+    images, masks = blob_video(frames, height, width)
+    eager, compiled = VideoPredictor(network, CONFIG), VideoPredictor(network, CONFIG, compile=True)
+    outputs: tuple[list, list] = ([], [])
+    for t in range(frames):
+        mask = masks[0] if t == 0 else None
+        for predictor, out in zip((eager, compiled), outputs, strict=True):
+            out.append(predictor.step(images[t], mask, end=t == frames - 1))
+    return outputs[0], outputs[1], compiled
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "cutie",  # ResNet pixel encoder, attention read-out
+        # DQ + ViT + spatial + semantic: every other component (its compile takes minutes on 2 cores)
+        pytest.param("s3", marks=pytest.mark.slow),
+    ],
+)
+def test_compiled_predictor_matches_eager(preset: str) -> None:
+    torch.manual_seed(0)
+    network = build_network(preset, "tiny").eval()
+    eager, compiled, predictor = eager_and_compiled(network, 5, 64, 96)
+    # the deploy step's compiled form: compiled over the prepared inference form; the reference is untouched
+    assert is_compiled(predictor.network) and is_prepared(predictor.network.reference)
+    assert not is_compiled(network) and not is_prepared(network) and "encode_image" not in network.__dict__
+    for t, (a, b) in enumerate(zip(eager, compiled, strict=True)):
+        assert a.shape == b.shape == (3, 64, 96)
+        assert torch.allclose(a, b, atol=1e-4, rtol=0), f"frame {t}: max diff {(a - b).abs().max().item():.2e}"
+    assert not torch.allclose(compiled[1], compiled[4])  # the frames differ: the comparison is not trivial
+    times = predictor.network.compile_times
+    assert {"encode_image", "segment", "encode_mask"} <= set(times.seconds) and times.total > 0
+    # A second video of the same shapes reuses the compiled code: nothing more is compiled.
+    before = dict(times.seconds)
+    predictor.reset()
+    images, masks = blob_video(3, 64, 96, seed=1)
+    for t in range(3):
+        predictor.step(images[t], masks[0] if t == 0 else None)
+    assert times.seconds == before
+
+
+def test_compile_view_shares_weights_and_refuses_unknown_stages(tiny_network: VOSNetwork) -> None:
+    view = compile_network(tiny_network, CompileOptions(stages=("encode_image",)))
+    assert compile_network(view) is view  # compiling twice is a no-op
+    assert isinstance(view, VOSNetwork) and view.reference is tiny_network
+    assert dict(view.named_parameters()).keys() == dict(tiny_network.named_parameters()).keys()
+    assert all(a is b for a, b in zip(view.parameters(), tiny_network.parameters(), strict=True))
+    assert view.pixel_encoder is tiny_network.pixel_encoder
+    with pytest.raises(ValueError, match="CompileOptions.stages: unknown stage"):
+        CompileOptions(stages=("encode_image", "decode"))
