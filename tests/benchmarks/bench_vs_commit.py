@@ -185,11 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in summarize(sides, base):
         print(line)
     for side in sides:
-        difference = (outputs[side.name] - outputs[base.name]).abs().max().item()
-        network_of = getattr(side.predictor.network, "compile_times", None)
-        compile_note = "" if network_of is None else f", compile {network_of.total:.1f} s"
-        print(f"{side.name:>10}: first frame + warm-up {side.first_seconds:.1f} s{compile_note}; "
-              f"max |out - base| {difference:.2e}")  # fmt: skip
+        times = getattr(side.predictor.network, "compile_times", None)
+        note = "" if times is None else f", of which compiling {times.total:.1f} s"
+        if side is not base:
+            difference = (outputs[side.name] - outputs[base.name]).abs().max().item()
+            note += f"; last output's max |difference| to the base {difference:.2e}"
+        print(f"{side.name:>10}: first frame + warm-up {side.first_seconds:.1f} s{note}")
     if not args.no_flops:
         for side in sides:
             if side.name == "compiled":
