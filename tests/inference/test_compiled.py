@@ -43,12 +43,12 @@ def eager_and_compiled(network: VOSNetwork, frames: int, height: int, width: int
 def test_compiled_predictor_matches_eager(preset: str) -> None:
     torch.manual_seed(0)
     network = build_network(preset, "tiny").eval()
-    eager, compiled, predictor = eager_and_compiled(network, 5, 64, 96)
+    eager, compiled, predictor = eager_and_compiled(network, 5, 64, 113)  # `s3 benchmark --size 64`'s frames
     # the deploy step's compiled form: compiled over the prepared inference form; the reference is untouched
     assert is_compiled(predictor.network) and is_prepared(predictor.network.reference)
     assert not is_compiled(network) and not is_prepared(network) and "encode_image" not in network.__dict__
     for t, (a, b) in enumerate(zip(eager, compiled, strict=True)):
-        assert a.shape == b.shape == (3, 64, 96)
+        assert a.shape == b.shape == (3, 64, 113)
         assert torch.allclose(a, b, atol=1e-4, rtol=0), f"frame {t}: max diff {(a - b).abs().max().item():.2e}"
     assert not torch.allclose(compiled[1], compiled[4])  # the frames differ: the comparison is not trivial
     times = predictor.network.compile_times
@@ -56,7 +56,7 @@ def test_compiled_predictor_matches_eager(preset: str) -> None:
     # A second video of the same shapes reuses the compiled code: nothing more is compiled.
     before = dict(times.seconds)
     predictor.reset()
-    images, masks = blob_video(3, 64, 96, seed=1)
+    images, masks = blob_video(3, 64, 113, seed=1)
     for t in range(3):
         predictor.step(images[t], masks[0] if t == 0 else None)
     assert times.seconds == before
@@ -71,3 +71,14 @@ def test_compile_view_shares_weights_and_refuses_unknown_stages(tiny_network: VO
     assert view.pixel_encoder is tiny_network.pixel_encoder
     with pytest.raises(ValueError, match="CompileOptions.stages: unknown stage"):
         CompileOptions(stages=("encode_image", "decode"))
+
+
+def test_benchmark_reports_the_cold_start_beside_the_frame_time(capsys) -> None:  # noqa: ANN001
+    from s3.benchmark import main
+
+    argv = ["--preset", "cutie", "--network-size", "tiny", "--size", "64", "--frames", "2", "--warmup", "2"]
+    assert main([*argv, "--compile", "--threads", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("cutie (tiny) compiled 113x64, 2 objects") and " ms/frame" in line
+    cold, compiling = (float(part.split(" s")[0]) for part in line.split("warm-up) ")[1].split("of which compiling "))
+    assert cold >= compiling > 0
