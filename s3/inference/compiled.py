@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch._inductor.config
 from torch import nn
 
 __all__ = ["COMPILED_STAGES", "CompileOptions", "CompiledNetwork", "compile_network", "compile_options", "is_compiled"]
@@ -120,7 +121,8 @@ def compile_network(network: nn.Module, options: CompileOptions | None = None) -
         dynamic = COMPILED_STAGES[stage]
         bound = getattr(view, stage)
         compiled = torch.compile(bound, dynamic=dynamic, **_backend_settings(device, options, dynamic))
-        view.__dict__[stage] = _timed_first_calls(compiled, stage, view.__dict__["compile_times"])
+        freezing = options.freezing and device.type == "cpu"
+        view.__dict__[stage] = _stage_call(compiled, stage, view.__dict__["compile_times"], freezing)
     return view
 
 
@@ -147,12 +149,16 @@ def _backend_settings(device: torch.device, options: CompileOptions, dynamic: bo
         if options.cuda_graphs and dynamic is False:
             return {"mode": "reduce-overhead"}
         return {}
-    return {"options": {"freezing": options.freezing}}
+    return {"options": {"freezing": options.freezing}}  # see `_stage_call`: also switched on around each call
 
 
-def _timed_first_calls(compiled: Callable[..., Any], stage: str, times: CompileTimes) -> Callable[..., Any]:
-    """Wraps a compiled stage so that calls which (re)compiled add their wall time to `times`.
+def _stage_call(compiled: Callable[..., Any], stage: str, times: CompileTimes, freezing: bool) -> Callable[..., Any]:
+    """Wraps a compiled stage: calls which (re)compiled add their wall time to `times`, and with `freezing` every
+    call runs with inductor's freezing switched on.
 
+    Freezing must be on while dynamo traces, not only while inductor compiles (`torch.compile(options=...)`): only
+    then does dynamo turn the parameters into graph constants *and* guard on their identity, so that a view of
+    another network (other weights) compiles its own code instead of reusing constants frozen from this one.
     A call is counted as compiling when dynamo's count of compiled graphs moved during it (a dictionary read).
     """
     stats = torch._dynamo.utils.counters["stats"]
@@ -160,7 +166,8 @@ def _timed_first_calls(compiled: Callable[..., Any], stage: str, times: CompileT
     def call(*args: Any, **kwargs: Any) -> Any:
         before = stats["unique_graphs"]
         start = time.perf_counter()
-        result = compiled(*args, **kwargs)
+        with torch._inductor.config.patch(freezing=freezing):
+            result = compiled(*args, **kwargs)
         if stats["unique_graphs"] != before:
             times.seconds[stage] = times.seconds.get(stage, 0.0) + time.perf_counter() - start
         return result
