@@ -173,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(1, args.warmup + 1):
             outputs[side.name] = side.step(frames[index % len(frames)], timed=False)
         side.first_seconds = time.perf_counter() - start
+        print(f"{side.name:>10}: first frame + warm-up {side.first_seconds:.1f} s", flush=True)
     for index in range(args.warmup + 1, args.warmup + 1 + args.frames):
         order = sides if index % 2 else sides[::-1]
         for side in order:
             outputs[side.name] = side.step(frames[index % len(frames)])
+        print("frame " + ", ".join(f"{side.name} {side.times[-1]:.3f} s" for side in sides), flush=True)
 
     peak = sgemm_peak(args.threads)
     print(f"{args.preset} ({args.network_size}) {width}x{height}, {args.objects} objects, fp32, {args.threads} "
