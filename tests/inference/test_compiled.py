@@ -76,7 +76,7 @@ def test_compile_view_shares_weights_and_refuses_unknown_stages(tiny_network: VO
 def test_benchmark_reports_the_cold_start_beside_the_frame_time(capsys) -> None:  # noqa: ANN001
     from s3.benchmark import main
 
-    argv = ["--preset", "cutie", "--network-size", "tiny", "--size", "64", "--frames", "2", "--warmup", "2"]
+    argv = ["--preset", "cutie", "--size", "tiny", "--height", "64", "--frames", "2", "--warmup", "2"]
     assert main([*argv, "--compile", "--threads", "1"]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith("cutie (tiny) compiled 113x64, 2 objects") and " ms/frame" in line
