@@ -7,7 +7,7 @@ Not collected by pytest (name `bench_*`). Run from the repository root:
 The base commit's `s3/` is exported with `git archive` into a temporary folder and renamed `s3_base` (every
 `import s3` / `from s3.` in its files rewritten), so both versions are imported side by side. Both networks get the
 same random weights (the base loads this tree's state dict), both predictors see the same frames (854x480 at the
-default `--size 480`, 2 objects, fp32, 2 threads), and their steps alternate frame by frame (the order flips every
+default `--height 480`, 2 objects, fp32, 2 threads), and their steps alternate frame by frame (the order flips every
 frame) so that load on a shared machine hits both alike. Prints per-frame medians, the ratio of the means and the
 median of the back-to-back pair ratios (base / this tree: > 1 means this tree is faster), the largest difference of
 their outputs, the GFLOP per frame (torch's counter with CPU attention counted, eager forms) and the achieved
@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="95de9cd", help="commit to compare against (default: 95de9cd)")
     parser.add_argument("--preset", default="cutie")
-    parser.add_argument("--network-size", default="base")
+    parser.add_argument("--size", default="base", help="network size (base, small, tiny), as in `s3 benchmark`")
     parser.add_argument("--frames", type=int, default=10, help="timed frames per side")
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames after the masked first frame")
-    parser.add_argument("--size", type=int, default=480)
+    parser.add_argument("--height", type=int, default=480, help="frame height (width 854/480 of it)")
     parser.add_argument("--objects", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="this tree's predictor runs the compiled path")
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     export_commit(args.base, Path(workdir.name))
     sys.path.insert(0, workdir.name)
     base_package = importlib.import_module("s3_base")
-    network, base_network = build_pair(args.preset, args.network_size, base_package)
+    network, base_network = build_pair(args.preset, args.size, base_package)
 
-    height, width = args.size, int(args.size * REFERENCE_ASPECT)
+    height, width = args.height, int(args.height * REFERENCE_ASPECT)
     frames, mask = synthetic_frames(8, height, width, args.objects, torch.device("cpu"))
     base = Side(f"base {args.base}", "s3_base", base_network, "cutie")
     sides = [base]
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print("frame " + ", ".join(f"{side.name} {side.times[-1]:.3f} s" for side in sides), flush=True)
 
     peak = sgemm_peak(args.threads)
-    print(f"{args.preset} ({args.network_size}) {width}x{height}, {args.objects} objects, fp32, {args.threads} "
+    print(f"{args.preset} ({args.size}) {width}x{height}, {args.objects} objects, fp32, {args.threads} "
           f"threads, {args.frames} timed frames interleaved after {args.warmup} warm-up frames")  # fmt: skip
     print(f"this machine: {cpu_name()}, sgemm peak {peak:.0f} GFLOP/s ({args.threads} threads, fp32 2048^3)")
     for line in summarize(sides, base):

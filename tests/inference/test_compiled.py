@@ -43,7 +43,7 @@ def eager_and_compiled(network: VOSNetwork, frames: int, height: int, width: int
 def test_compiled_predictor_matches_eager(preset: str) -> None:
     torch.manual_seed(0)
     network = build_network(preset, "tiny").eval()
-    eager, compiled, predictor = eager_and_compiled(network, 5, 64, 113)  # `s3 benchmark --size 64`'s frames
+    eager, compiled, predictor = eager_and_compiled(network, 5, 64, 113)  # `s3 benchmark --height 64`'s frames
     # the deploy step's compiled form: compiled over the prepared inference form; the reference is untouched
     assert is_compiled(predictor.network) and is_prepared(predictor.network.reference)
     assert not is_compiled(network) and not is_prepared(network) and "encode_image" not in network.__dict__
