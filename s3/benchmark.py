@@ -109,7 +109,7 @@ class TimedPredictor:
         config = inference_config(inference_preset, amp=precision == "bf16", amp_dtype="bfloat16")
         self.height, self.width = size, int(size * REFERENCE_ASPECT)
         self.pool, mask = synthetic_frames(8, self.height, self.width, objects, device)
-        self.compiled = compile
+        self.fast_paths, self.compiled = fast_paths, compile
         self.cold_start_seconds = 0.0  # first frame + warm-up (see `warm_up`)
         start = time.perf_counter()
         self.predictor = VideoPredictor(network, config, fast_paths=fast_paths, compile=compile)
