@@ -1,8 +1,8 @@
 """The compiled inference path (`s3.inference.compiled`): same outputs as eager, reference untouched, compiled once.
 
 Compilation with inductor is slow on 2 cores, so each preset family compiles one tiny network at a small frame size:
-`cutie` (ResNet encoder) in the default run, `s3` (DQ + ViT + spatial + semantic: every other component) marked
-slow.
+`cutie` (ResNet encoder) in the default run, `s3` (DQ + ViT + spatial + semantic: every other component) and
+`s3 benchmark --compile` marked slow.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def test_compile_view_shares_weights_and_refuses_unknown_stages(tiny_network: VO
         CompileOptions(stages=("encode_image", "decode"))
 
 
+@pytest.mark.slow  # a second compile of the tiny network (a new network's frozen weights are never reused)
 def test_benchmark_reports_the_cold_start_beside_the_frame_time(capsys) -> None:  # noqa: ANN001
     from s3.benchmark import main
 
