@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
             if index >= args.warmup:
                 wall[name].append(seconds)
                 cpu[name].append(cpu_seconds)
+        if index >= args.warmup:
+            cells = ", ".join(f"{name} {wall[name][-1]:.2f}/{cpu[name][-1]:.2f}" for name in names)
+            print(f"frame {index - args.warmup} (s wall/CPU): {cells}", flush=True)
     for process in workers.values():
         process.stdin.close()
         process.wait()
