@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from s3.model.errors import ConfigurationError
+
 __all__ = ["ConvFFN", "TwoScaleDWConv"]
 
 
@@ -26,7 +28,7 @@ class TwoScaleDWConv(nn.Module):
         grid_h, grid_w = grid
         fine = 4 * grid_h * grid_w
         if num_tokens != 5 * grid_h * grid_w:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ConvFFN: {num_tokens} tokens do not form a {2 * grid_h}×{2 * grid_w} plus {grid_h}×{grid_w} grid pair"
             )
         # B N C tokens of a row-major grid are a channels-last B C H W map: no transposed copies either way.

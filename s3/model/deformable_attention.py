@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3.model.errors import ConfigurationError
+
 __all__ = [
     "MultiScaleDeformableAttention",
     "ValueTable",
@@ -194,7 +196,9 @@ class MultiScaleDeformableAttention(nn.Module):
     def __init__(self, d_model: int = 768, num_heads: int = 12, num_levels: int = 1, num_points: int = 4) -> None:
         super().__init__()
         if d_model % num_heads != 0:
-            raise ValueError(f"MultiScaleDeformableAttention: d_model {d_model} is not divisible by {num_heads} heads")
+            raise ConfigurationError(
+                f"MultiScaleDeformableAttention: d_model {d_model} is not divisible by {num_heads} heads"
+            )
         self.d_model = d_model
         self.num_heads = num_heads
         self.num_levels = num_levels

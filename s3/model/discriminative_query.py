@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3.model.errors import ConfigurationError
+
 __all__ = ["DiscriminativeQueryAttention"]
 
 
@@ -30,9 +32,9 @@ class DiscriminativeQueryAttention(nn.Module):
     ) -> None:
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"DiscriminativeQueryAttention: dim {dim} is not divisible by {num_heads} heads")
+            raise ConfigurationError(f"DiscriminativeQueryAttention: dim {dim} is not divisible by {num_heads} heads")
         if normalization not in ("queries", "channels"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"DiscriminativeQueryAttention: normalization must be 'queries' or 'channels', got {normalization!r}"
             )
         self.dim = dim

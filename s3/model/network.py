@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3.model.aux_heads import AuxComputer
+from s3.model.errors import ConfigurationError
 from s3.model.key_projection import KeyProjection
 from s3.model.layers import aggregate_with_background
 from s3.model.mask_decoder import MaskDecoder
@@ -75,7 +76,7 @@ class VOSNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if embed_dim != up_dims[0]:
-            raise ValueError(f"embed_dim ({embed_dim}) must equal up_dims[0] ({up_dims[0]})")
+            raise ConfigurationError(f"embed_dim ({embed_dim}) must equal up_dims[0] ({up_dims[0]})")
         ms_dims = tuple(pixel_encoder.ms_dims)
         self.ms_dims = ms_dims
         self.pixel_dim, self.key_dim, self.value_dim = pixel_dim, key_dim, value_dim

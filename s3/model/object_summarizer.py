@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from s3.model.errors import ConfigurationError
 from s3.model.layers import SinusoidalPositionalEncoding2D, area_resize
 
 
@@ -28,7 +29,9 @@ class ObjectSummarizer(nn.Module):
     ) -> None:
         super().__init__()
         if num_summaries % 2:
-            raise ValueError(f"num_summaries must be even (half foreground, half background), got {num_summaries}")
+            raise ConfigurationError(
+                f"num_summaries must be even (half foreground, half background), got {num_summaries}"
+            )
         self.num_summaries = num_summaries
         self.pos_enc = SinusoidalPositionalEncoding2D(embed_dim, scale=pe_scale, temperature=pe_temperature)
         self.input_proj = nn.Linear(value_dim, embed_dim)

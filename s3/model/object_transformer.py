@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3.model.errors import ConfigurationError
 from s3.model.layers import CAResBlock, GConv2d, SinusoidalPositionalEncoding2D, aggregate_with_background
 
 ReadFromPixel = Literal["attention", "discriminative"]
@@ -109,7 +110,9 @@ class ObjectTransformerBlock(nn.Module):
 
             self.read_from_pixel = DiscriminativeQueryAttention(embed_dim, num_heads, normalization=dq_normalization)
         else:
-            raise ValueError(f"read_from_pixel must be 'attention' or 'discriminative', got {read_from_pixel!r}")
+            raise ConfigurationError(
+                f"read_from_pixel must be 'attention' or 'discriminative', got {read_from_pixel!r}"
+            )
         self.self_attn = SelfAttention(embed_dim, num_heads)
         self.ffn = FFN(embed_dim, ff_dim)
         self.read_from_query = CrossAttention(embed_dim, num_heads, norm=False)
@@ -156,7 +159,7 @@ class ObjectTransformer(nn.Module):
     ) -> None:
         super().__init__()
         if num_queries % 2:
-            raise ValueError(f"num_queries must be even (half foreground, half background), got {num_queries}")
+            raise ConfigurationError(f"num_queries must be even (half foreground, half background), got {num_queries}")
         self.embed_dim = embed_dim
         self.num_queries = num_queries
         self.num_heads = num_heads

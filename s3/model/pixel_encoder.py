@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18, resnet50
 
+from s3.model.errors import ConfigurationError
+
 ResNetArch = Literal["resnet18", "resnet50"]
 
 RESNET_MS_DIMS: dict[str, tuple[int, int, int]] = {
@@ -29,7 +31,7 @@ def build_resnet(arch: ResNetArch, weights: str | Path | None = None) -> nn.Modu
         unexpected = [k for k in result.unexpected_keys]
         missing = [k for k in result.missing_keys if not k.startswith("fc.")]
         if missing or unexpected:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{path}: not a torchvision {arch} state_dict (missing {missing}, unexpected {unexpected})"
             )
     return model

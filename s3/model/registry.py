@@ -13,12 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from s3.errors import S3Error
-
-
-class ConfigurationError(S3Error, ValueError):
-    """An unknown preset / size / component or an impossible combination (the message says which)."""
-
+from s3.model.errors import ConfigurationError
 
 COMPONENTS: dict[str, str] = {
     "discriminative_query": "object transformer reads pixels with the hard-selection discriminative query (DQ_CA)",

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, grid_reference_points
+from s3.model.errors import ConfigurationError
 from s3.model.spatial_prior import SpatialPriorModule
 from s3.model.spatial_semantic_block import InteractionStage
 from s3.model.vit_backbone import DinoVisionTransformer
@@ -95,14 +96,18 @@ class SpatialSemanticEncoder(nn.Module):
         self.stage_blocks = [(int(first), int(last)) for first, last in stage_blocks]
         covered = [index for first, last in self.stage_blocks for index in range(first, last + 1)]
         if len(self.stage_blocks) < 3:
-            raise ValueError(
+            raise ConfigurationError(
                 f"stage_blocks needs at least 3 stages (their outputs feed f4, f8, f16), got {len(self.stage_blocks)}"
             )
         if covered != list(range(depth)):
-            raise ValueError(f"stage_blocks {self.stage_blocks} must cover ViT blocks 0..{depth - 1} in order, once")
+            raise ConfigurationError(
+                f"stage_blocks {self.stage_blocks} must cover ViT blocks 0..{depth - 1} in order, once"
+            )
         bad_stages = [index for index in finetune_index if not 0 <= index < len(self.stage_blocks)]
         if bad_stages:
-            raise ValueError(f"finetune_index {bad_stages} outside the {len(self.stage_blocks)} interaction stages")
+            raise ConfigurationError(
+                f"finetune_index {bad_stages} outside the {len(self.stage_blocks)} interaction stages"
+            )
         self.ms_dims: tuple[int, int, int] = (embed_dim, embed_dim, embed_dim)
         self.semantic = semantic
         self.with_cp = with_cp

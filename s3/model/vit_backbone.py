@@ -23,6 +23,8 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from s3.model.errors import ConfigurationError
+
 __all__ = ["DinoVisionTransformer", "interpolate_position_table"]
 
 POSITION_INTERPOLATE_OFFSET = 0.1
@@ -114,7 +116,7 @@ class DinoVisionTransformer(VisionTransformer):
         blocks = frozenset(int(index) for index in trainable_blocks)
         out_of_range = sorted(index for index in blocks if not 0 <= index < len(self.blocks))
         if out_of_range:
-            raise ValueError(f"trainable_blocks {out_of_range} outside the ViT's {len(self.blocks)} blocks")
+            raise ConfigurationError(f"trainable_blocks {out_of_range} outside the ViT's {len(self.blocks)} blocks")
         self.frozen = freeze
         self.trainable_blocks = blocks if freeze else frozenset(range(len(self.blocks)))
         for parameter in self.parameters():
