@@ -32,8 +32,8 @@ from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespac
 from lightning.pytorch.cli import LightningCLI
 
 from s3.errors import S3Error
-from s3.ops.preset_args import PresetArgumentsHook
-from s3.ops.run_config import OpsCLIHooks
+from s3.run.preset_args import PresetArgumentsHook
+from s3.run.run_config import RunCLIHooks
 
 TRAINER_COMMANDS: dict[str, str] = {
     "fit": "train a network (layer configs with repeated --config)",
@@ -63,7 +63,7 @@ TOOL_COMMANDS: dict[str, Tool | dict[str, Tool]] = {
         "lvos": Tool("s3.evaluation.cli:eval_lvos", "official LVOS J&F, J, F and V (seen/unseen) tables and CSVs"),
     },
     "export": Tool(
-        "s3.ops.export:export_command", "write a weights-only file from a Lightning / DeepSpeed checkpoint", True
+        "s3.run.export:export_command", "write a weights-only file from a Lightning / DeepSpeed checkpoint", True
     ),
     "report": {"ablation": Tool("s3.report.cli:report_ablation", "Table 3 from your runs next to the paper's")},
     "segment": Tool(
@@ -81,9 +81,9 @@ TOOL_COMMANDS: dict[str, Tool | dict[str, Tool]] = {
 USER_PATH_ERRORS = (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError, FileNotFoundError)
 
 
-class S3CLI(PresetArgumentsHook, OpsCLIHooks, LightningCLI):
+class S3CLI(PresetArgumentsHook, RunCLIHooks, LightningCLI):
     """LightningCLI with S3's defaults: the S3Module, any LightningDataModule from the config, `--model.preset` /
-    `--model.size` as named network configs (`s3.ops.preset_args`) and the run hooks of `s3.ops.run_config`
+    `--model.size` as named network configs (`s3.run.preset_args`) and the run hooks of `s3.run.run_config`
     (global batch split, preset / checkpoint checks, run names, checkpoint folders)."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs) -> None:

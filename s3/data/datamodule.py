@@ -117,7 +117,7 @@ class VOSDataModule(pl.LightningDataModule):
         batch_size: clips per batch on each device.
         num_workers: dataloader worker processes.
         seed: base seed of shuffling and of every sample's randomness; None: the run's `seed_everything` under
-            `s3 fit` (filled in by `s3.ops.run_config.link_seed`, so configs write the seed once), else 42.
+            `s3 fit` (filled in by `s3.run.run_config.link_seed`, so configs write the seed once), else 42.
         merge_probability: chance of pasting a second clip's objects when a clip has < num_objects objects.
         crop: geometric augmentation options.
         curriculum: the max-skip schedule.

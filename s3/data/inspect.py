@@ -26,8 +26,8 @@ from s3.data.frames import load_record_mask
 from s3.data.index import VideoRecord
 from s3.data.sampling import dataset_max_skip
 from s3.io.atomic import atomic_path
+from s3.io.output_paths import ensure_output_file
 from s3.io.palette import voc_palette
-from s3.output_paths import ensure_output_file
 
 
 def _first_mask_ids(record: VideoRecord) -> set[int]:

@@ -36,8 +36,8 @@ from s3.evaluation.lvos import (
     read_unseen_videos,
     write_lvos_csvs,
 )
+from s3.io.output_paths import ensure_output_dir
 from s3.metrics.aggregate import DAVIS_GLOBAL_COLUMNS
-from s3.output_paths import ensure_output_dir
 
 
 def _number(value: float) -> str:

@@ -39,8 +39,8 @@ from s3.inference.predictor import VideoPredictor
 from s3.inference.staging import remove_stale_outputs
 from s3.inference.video_source import FrameSource
 from s3.io.atomic import replace_directory, temporary_sibling
+from s3.io.output_paths import ensure_output_dir
 from s3.io.palette import read_index_mask, read_palette, write_index_mask
-from s3.output_paths import ensure_output_dir
 
 
 class SegmentInputError(S3Error, ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from s3.io.atomic import atomic_path, write_text_atomic
-from s3.output_paths import ensure_output_dir
+from s3.io.output_paths import ensure_output_dir
 from s3.report.collect import collect_runs
 from s3.report.table import build_rows, render_chart, render_markdown
 

@@ -16,8 +16,8 @@ from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network, load_pretrained
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_components
-from s3.ops.errors import RunConfigError
-from s3.ops.nonfinite import NonFiniteGuard
+from s3.run.errors import RunConfigError
+from s3.run.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
     copy_given_masks,
@@ -37,7 +37,7 @@ class S3Module(pl.LightningModule):
 
     Args:
         preset: the network's Table 3 row (`s3 ablations` lists them). In a config, `--model.preset NAME` sets
-            `network` to `configs/model/NAME.yaml` at that point of the command line (`s3.ops.preset_args`); the
+            `network` to `configs/model/NAME.yaml` at that point of the command line (`s3.run.preset_args`); the
             name also labels the run and is checked against `--ckpt_path`.
         size: network size `base`, `small` or the CPU demo size `tiny` (`configs/model/size/`), applied like
             `preset`.
@@ -61,7 +61,7 @@ class S3Module(pl.LightningModule):
             1e-6, as 1e-8 underflows in half precision); in full precision the optimizer's own `eps` is kept.
         evaluation: how validate / test / predict run the inference engine (memory policy, test size, outputs).
         max_bad_steps: training steps with a non-finite loss or gradient norm whose update is dropped (with a
-            warning) before the run stops; 0 stops at the first (see `s3.ops.nonfinite.NonFiniteGuard`).
+            warning) before the run stops; 0 stops at the first (see `s3.run.nonfinite.NonFiniteGuard`).
     """
 
     def __init__(

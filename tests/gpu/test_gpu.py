@@ -91,7 +91,7 @@ def run_config(tmp_path: Path) -> str:
 
 
 def test_deepspeed_zero2_bf16_resumes_on_the_gpu(tmp_path: Path) -> None:
-    from tests.ops.ops_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
+    from tests.ops.run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
 
     deepspeed = str(REPO / "configs" / "strategy" / "deepspeed_stage2.yaml")
     common = [

@@ -20,7 +20,7 @@ from s3.model.network import VOSNetwork
 from s3.model.network_config import NETWORK_CONFIG_DIR, instantiate_network, network_config
 from s3.model.registry import PRESETS, SIZES, TRANSFORMER_SIZES, ConfigurationError, get_size
 from s3.model.spatial_semantic_encoder import SpatialSemanticEncoder
-from s3.ops import preset_args
+from s3.run import preset_args
 from s3.training import S3Module
 
 REPO = Path(__file__).resolve().parents[2]

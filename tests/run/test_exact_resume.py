@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_helpers import REPO, cli_command, cli_env, metric_by_step, read_metrics, tiny_args
+from run_helpers import REPO, cli_command, cli_env, metric_by_step, read_metrics, tiny_args
 
 TOTAL_STEPS = 6
 KILL_AT = 3  # mid-epoch, after the lr drop point is configured and across a max-skip change
@@ -26,13 +26,13 @@ def run_config(tmp_path: Path, name: str, *extra_callbacks: dict) -> str:
                 "init_args": {"save_dir": str(tmp_path / name), "name": "csv", "flush_logs_every_n_steps": 1},
             },
             "callbacks": [
-                # no dirpath: the ops hooks put it at <default_root_dir>/checkpoints, where `last` is looked up
+                # no dirpath: the run hooks put it at <default_root_dir>/checkpoints, where `last` is looked up
                 {
                     "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                     "init_args": {"every_n_train_steps": 1, "save_top_k": 0, "save_last": True},
                 },
-                {"class_path": "s3.ops.callbacks.StepSeeding"},
-                {"class_path": "s3.ops.callbacks.TrainingStatusLogger"},
+                {"class_path": "s3.run.callbacks.StepSeeding"},
+                {"class_path": "s3.run.callbacks.TrainingStatusLogger"},
                 *extra_callbacks,
             ],
         },

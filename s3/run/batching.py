@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from s3.ops.errors import RunConfigError
+from s3.run.errors import RunConfigError
 
 
 @dataclass(frozen=True)

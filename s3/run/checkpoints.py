@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from s3.model.weights import check_finite
-from s3.ops.errors import CheckpointMismatchError, CheckpointNotFoundError, RunConfigError
+from s3.run.errors import CheckpointMismatchError, CheckpointNotFoundError, RunConfigError
 
 LAST_PATTERN = re.compile(r"^last(-v?\d+)?\.ckpt$")
 DEEPSPEED_CLIENT_STATE = Path("checkpoint") / "mp_rank_00_model_states.pt"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from ops_helpers import run_cli, tiny_args
+from run_helpers import run_cli, tiny_args
 
 from s3.model.weights import nonfinite_tensor_names
-from s3.ops.checkpoints import check_checkpoint_matches
-from s3.ops.export import export_weights
-from s3.ops.nonfinite import NonFiniteGuard, NonFiniteTrainingError
+from s3.run.checkpoints import check_checkpoint_matches
+from s3.run.export import export_weights
+from s3.run.nonfinite import NonFiniteGuard, NonFiniteTrainingError
 
 # lr 1e-4 for steps 0-2, then x1e14: step 3's update blows the weights up, step 4's loss is NaN.
 DIVERGING = (

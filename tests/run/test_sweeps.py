@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_helpers import REPO
+from run_helpers import REPO
 from wired_cli import main as wired_main
 
-from s3.ops.errors import RunConfigError
-from s3.ops.sweeps import agent_command, check_sweep, expand_grid, load_sweep, s3_arguments
 from s3.report.paper import TABLE3_PRESETS
+from s3.run.errors import RunConfigError
+from s3.run.sweeps import agent_command, check_sweep, expand_grid, load_sweep, s3_arguments
 
 SWEEPS = REPO / "configs" / "sweeps"
 

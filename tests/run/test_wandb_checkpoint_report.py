@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from ops_helpers import REPO, metric_by_step, read_metrics, tiny_args
+from run_helpers import REPO, metric_by_step, read_metrics, tiny_args
 from wired_cli import main as wired_main
 
 from s3.model import build_network
-from s3.ops.export import main as export_main
 from s3.report.cli import main as report_main
+from s3.run.export import main as export_main
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +50,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                     "init_args": {"every_n_train_steps": 1, "save_top_k": 0, "save_last": True},
                 },
-                {"class_path": "s3.ops.callbacks.TrainingStatusLogger"},
-                {"class_path": "s3.ops.callbacks.StepSeeding"},
-                {"class_path": "s3.ops.callbacks.MaskOverlayLogger", "init_args": {"num_videos": 1, "max_frames": 4}},
+                {"class_path": "s3.run.callbacks.TrainingStatusLogger"},
+                {"class_path": "s3.run.callbacks.StepSeeding"},
+                {"class_path": "s3.run.callbacks.MaskOverlayLogger", "init_args": {"num_videos": 1, "max_frames": 4}},
             ],
         }
     }
@@ -88,7 +88,7 @@ def test_wandb_offline_run_has_losses_lr_max_skip_scores_and_overlays(finished_r
     run = wandb_run_folder(finished_run)
     # wandb >= 0.2x writes offline runs only as a binary record log (uploaded later by `wandb sync`)
     records = (run / f"run-{run.name.split('-')[-1]}.wandb").read_bytes()
-    assert b"cutie-tiny-synthetic" in records  # the run name given by the ops hooks
+    assert b"cutie-tiny-synthetic" in records  # the run name given by the run hooks
     for key in ("train/loss", "train/loss_ce", "train/lr", "train/lr_backbone", "train/max_skip", "val/davis/JF",
                 "val/davis/J", "val/davis/F", "val/davis/copy_first_frame/JF", "val/overlays"):  # fmt: skip
         assert key.encode() in records or all(part.encode() in records for part in key.split("/")), key

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from s3.ops.nonfinite import NonFiniteGuard, NonFiniteTrainingError
+from s3.run.nonfinite import NonFiniteGuard, NonFiniteTrainingError
 
 
 class Strategy:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ops_helpers import REPO
+from run_helpers import REPO
 from wired_cli import main as wired_main
 
 from s3.inference import evaluation_size, inference_config
@@ -85,7 +85,7 @@ def test_paper_config_parses_from_repo_root_and_from_configs(
     assert encoder["drop_path_rate"] == PAPER["drop_path_rate"]
     assert from_root["trainer"]["max_steps"] == ITERATIONS[name]
     wandb_logger, csv_logger = from_root["trainer"]["logger"]
-    assert wandb_logger["class_path"] == "s3.ops.wandb_logger.S3WandbLogger"
+    assert wandb_logger["class_path"] == "s3.run.wandb_logger.S3WandbLogger"
     assert wandb_logger["init_args"]["offline"] is True
     assert csv_logger["class_path"] == "lightning.pytorch.loggers.CSVLogger"
     monitors = [c.get("init_args", {}).get("monitor") for c in from_root["trainer"]["callbacks"]]
@@ -95,7 +95,7 @@ def test_paper_config_parses_from_repo_root_and_from_configs(
 def test_strategy_fragments_layer_on_paper_config(capsys: pytest.CaptureFixture, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     config = print_config(capsys, "--config", "configs/mega.yaml", "--config", "configs/strategy/deepspeed_stage2.yaml")
-    assert config["trainer"]["strategy"]["class_path"] == "s3.ops.strategies.S3DeepSpeedStrategy"
+    assert config["trainer"]["strategy"]["class_path"] == "s3.run.strategies.S3DeepSpeedStrategy"
     assert config["trainer"]["strategy"]["init_args"]["stage"] == 2
     assert config["trainer"]["precision"] == "bf16-mixed"
     config = print_config(capsys, "--config", "configs/davis_ytvos.yaml", "--config", "configs/strategy/ddp.yaml")
@@ -194,7 +194,7 @@ def test_paper_configs_are_base_plus_their_own_values(name: str) -> None:
         "trainer.max_steps",
         "trainer.default_root_dir",
         "model.lr_scheduler",
-        "model.network.init_args.pixel_encoder.init_args.drop_path_rate",  # read by s3.ops.preset_args
+        "model.network.init_args.pixel_encoder.init_args.drop_path_rate",  # read by s3.run.preset_args
     }
     base = leaf_keys(yaml.safe_load((CONFIGS / "base.yaml").read_text()))
     assert not own & base  # nothing written twice
@@ -204,7 +204,7 @@ def test_paper_configs_are_base_plus_their_own_values(name: str) -> None:
 def test_data_seed_is_the_run_seed_unless_given() -> None:
     from jsonargparse import Namespace
 
-    from s3.ops.run_config import link_seed
+    from s3.run.run_config import link_seed
 
     config = Namespace(seed_everything=7, data=Namespace(init_args=Namespace(seed=None)))
     link_seed(config)

@@ -11,7 +11,7 @@ sweep's `--model.preset=cutie_dq_vit` and is left out for `--model.preset=cutie`
 The first insertion is the defaults' network (S3Module's `preset` / `size`), so a config that names neither still
 shows its network.
 
-Unknown names insert nothing: `s3.ops.run_config.check_preset` reports them as a one-line error.
+Unknown names insert nothing: `s3.run.run_config.check_preset` reports them as a one-line error.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from s3.ops.errors import RunConfigError
+from s3.run.errors import RunConfigError
 
 # What the agent substitutes for macros other than ${args*} (Unix).
 AGENT_MACROS = {"env": ["/usr/bin/env"], "interpreter": ["python"]}

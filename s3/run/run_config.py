@@ -1,6 +1,6 @@
 """Checks and derived values applied to a parsed `s3 fit/validate/...` config before anything is built.
 
-Wiring (in `s3/cli.py`): make `S3CLI` inherit `OpsCLIHooks` first, `class S3CLI(OpsCLIHooks, LightningCLI)`,
+Wiring (in `s3/cli.py`): make `S3CLI` inherit `RunCLIHooks` first, `class S3CLI(RunCLIHooks, LightningCLI)`,
 or call the two functions from its own hooks:
 
     def add_arguments_to_parser(self, parser):          # adds --global_batch_size, --max_batch_per_device
@@ -25,9 +25,9 @@ from typing import Any
 from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from s3.ops.batching import count_devices, split_global_batch
-from s3.ops.checkpoints import check_checkpoint_matches, find_last_checkpoint
-from s3.ops.errors import CheckpointNotFoundError, RunConfigError
+from s3.run.batching import count_devices, split_global_batch
+from s3.run.checkpoints import check_checkpoint_matches, find_last_checkpoint
+from s3.run.errors import CheckpointNotFoundError, RunConfigError
 
 # Values of `--ckpt_path` that Lightning resolves itself.
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc", "registry")
@@ -189,8 +189,8 @@ def check_ckpt_path(config: Namespace) -> None:
         check_checkpoint_matches(path, model.get("preset"), model.get("size"))
 
 
-class OpsCLIHooks:
-    """LightningCLI mixin: `class S3CLI(OpsCLIHooks, LightningCLI)` adds the run arguments and checks."""
+class RunCLIHooks:
+    """LightningCLI mixin: `class S3CLI(RunCLIHooks, LightningCLI)` adds the run arguments and checks."""
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         super().add_arguments_to_parser(parser)  # type: ignore[misc]

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from ops_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
+from run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
 
 from s3.model import build_network
-from s3.ops.export import main as export_main
+from s3.run.export import main as export_main
 
 DDP = str(REPO / "configs" / "strategy" / "ddp.yaml")
 DEEPSPEED = str(REPO / "configs" / "strategy" / "deepspeed_stage2.yaml")

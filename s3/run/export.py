@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from s3.io.atomic import atomic_path
+from s3.io.output_paths import ensure_output_file
 from s3.model.weights import check_finite, extract_network_state
-from s3.ops.checkpoints import read_checkpoint_metadata
-from s3.ops.errors import RunConfigError
-from s3.output_paths import ensure_output_file
+from s3.run.checkpoints import read_checkpoint_metadata
+from s3.run.errors import RunConfigError
 
 
 def load_training_state(path: Path) -> dict[str, Any]:

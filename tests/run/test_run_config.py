@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from ops_helpers import REPO
+from run_helpers import REPO
 from wired_cli import main as wired_main
 
 import s3.cli
-from s3.ops.batching import count_devices, split_global_batch
-from s3.ops.errors import RunConfigError
-from s3.ops.run_config import check_ckpt_path
+from s3.run.batching import count_devices, split_global_batch
+from s3.run.errors import RunConfigError
+from s3.run.run_config import check_ckpt_path
 
 MEGA = str(REPO / "configs" / "mega.yaml")
 CPU = ["--trainer.accelerator=cpu", "--model.preset=cutie"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import yaml
-from ops_helpers import REPO, cli_command, cli_env, tiny_args
+from run_helpers import REPO, cli_command, cli_env, tiny_args
 
 DDP = str(REPO / "configs" / "strategy" / "ddp.yaml")
 THREE_VIDEOS = "{seed: 3, num_train: 1, num_val: 3, num_frames: 6, height: 64, width: 64}"
