@@ -1,14 +1,15 @@
 """One-command GPU check (`make gpu-check`, <= ~8 min on one H100): the `gpu`-marked tests, then one table.
 
-    python tests/gpu_check.py [--frames 50] [--train-steps 6] [--skip-tests]
+    python tests/gpu_check.py [--frames 50] [--train-steps 6] [--skip-tests] [--no-compile]
 
-Table rows: `s3 benchmark --device cuda` at 480p (854x480, 2 objects, random weights) for `cutie` and `s3`, fp32
-and bf16 autocast: ms/frame, FPS, peak CUDA memory; then training iterations/s of the paper batch (16 clips of 8
-frames, 480x480 crops, 3 objects) for both presets under bf16-mixed, fed by the data loader from the synthetic set
-rendered at 480p (as many workers as cores). On a machine without CUDA it says so in one line and exits 0.
+Table rows: `s3 benchmark --device cuda` at 480p (854x480, 2 objects, random weights) for `cutie` and `s3`: fp32
+and bf16 autocast eager, and bf16 compiled (`--compile`; its cold start in the row): ms/frame, FPS, peak CUDA
+memory; then training iterations/s of the paper batch (16 clips of 8 frames, 480x480 crops, 3 objects) for both
+presets under bf16-mixed, fed by the data loader from the synthetic set rendered at 480p (as many workers as cores).
+On a machine without CUDA it says so in one line and exits 0.
 
-`--smoke` runs the same code on the CPU with the tiny networks and small sizes (how it was exercised before any
-GPU was lent to the project: the CUDA numbers themselves are unmeasured so far).
+`--smoke` runs the same code (eager only) on the CPU with the tiny networks and small sizes: how it was exercised
+before any GPU was lent to the project; the CUDA numbers themselves are unmeasured so far.
 """
 
 from __future__ import annotations
@@ -47,17 +48,31 @@ def run_gpu_tests() -> int:
     return subprocess.call(command, cwd=REPO)
 
 
-def inference_rows(device: str, network_size: str, size: int, frames: int, warmup: int) -> list[Row]:
+def inference_rows(
+    device: str, network_size: str, size: int, frames: int, warmup: int, compiled: bool = True
+) -> list[Row]:
+    """Eager fp32 and bf16, then (with `compiled`) the compiled bf16 path with its cold start, per preset."""
     from s3.benchmark import benchmark_predictor
 
+    modes = [("fp32", False), ("bf16", False)] + ([("bf16", True)] if compiled else [])
     rows = []
     for preset in ("cutie", "s3"):
-        for precision in ("fp32", "bf16"):
+        for precision, compile_network in modes:
             result = benchmark_predictor(
-                preset, network_size, size, frames=frames, warmup=warmup, device=device, precision=precision
+                preset,
+                network_size,
+                size,
+                frames=frames,
+                warmup=warmup,
+                device=device,
+                precision=precision,
+                compile=compile_network,
             )
             speed = f"{result.fps:.1f} FPS ({result.ms_per_frame:.1f} ms/frame, {result.width}x{result.height})"
-            rows.append(Row("inference, eager", preset, precision, speed, result.peak_memory_mib))
+            if compile_network and result.cold_start_s is not None:
+                speed += f"; cold start {result.cold_start_s:.0f} s"
+            what = "inference, compiled" if compile_network else "inference, eager"
+            rows.append(Row(what, preset, precision, speed, result.peak_memory_mib))
             del result
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
@@ -168,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=6, help="optimiser steps per preset (2 of them warm-up)")
     parser.add_argument("--per-step", type=int, default=4, help="clips per forward pass (16 / this accumulated)")
     parser.add_argument("--skip-tests", action="store_true", help="only the table")
+    parser.add_argument("--no-compile", action="store_true", help="leave out the compiled inference rows")
     parser.add_argument("--smoke", action="store_true", help="the same code on the CPU, tiny networks, small sizes")
     args = parser.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
@@ -176,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     device = "cpu" if args.smoke else "cuda"
     status = 0 if args.skip_tests or args.smoke else run_gpu_tests()
     network_size, size, crop, frames = ("tiny", 64, 64, 3) if args.smoke else ("base", 480, 480, 8)
-    rows = inference_rows(device, network_size, size, 2 if args.smoke else args.frames, 1 if args.smoke else 10)
+    frames_timed, warmup = (2, 1) if args.smoke else (args.frames, 10)
+    rows = inference_rows(
+        device, network_size, size, frames_timed, warmup, compiled=not (args.smoke or args.no_compile)
+    )
     with tempfile.TemporaryDirectory(prefix="s3-gpu-check-") as scratch:
         for preset in ("cutie", "s3"):
             steps = 3 if args.smoke else args.train_steps

@@ -26,15 +26,16 @@ DEMO = str(Path(__file__).resolve().parents[2] / "configs" / "demo.yaml")
 
 
 def parser_error(capsys: pytest.CaptureFixture, *args: str) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(["fit", "--config", DEMO, *args, "--print_config"])
-    assert info.value.code == 2
-    return capsys.readouterr().err
+    """The CLI's one `s3: error:` line (exit status 2) for a config that must not parse."""
+    assert main(["fit", "--config", DEMO, *args, "--print_config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s3: error: ") and "\n" not in err
+    return err
 
 
 def test_typo_in_a_preset_name_is_a_parser_error(capsys: pytest.CaptureFixture) -> None:
     err = parser_error(capsys, "--model.evaluation.preset", "cutie-pluss")
-    assert 'key "model.evaluation"' in err and 'key "preset"' in err and "'cutie-plus'" in err
+    assert "model.evaluation" in err and "preset" in err and "'cutie-pluss'" in err and "'cutie-plus'" in err
 
 
 @pytest.mark.parametrize("key", ["youtube-vos", "davis17"])
