@@ -8,29 +8,14 @@ folder and temporaries behind: `remove_stale_outputs` deletes those of dead proc
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-from s3.io.atomic import remove_stale_temporaries
+from s3.io.atomic import process_alive, remove_stale_temporaries
 
 # `s3.io.atomic.temporary_sibling` names, and `replace_directory`'s retired folders (`.<name>.<pid>-<token>.old`).
 STAGED_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.(?:tmp|old)$")
-
-
-def process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    except OverflowError:
-        return False
-    return True
 
 
 def remove_stale_outputs(output: Path) -> list[Path]:

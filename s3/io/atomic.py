@@ -104,7 +104,8 @@ def replace_directory(staging: str | Path, target: str | Path) -> Path:
     return target
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (this process counts as running)."""
     if pid == os.getpid():
         return True
     try:
@@ -127,7 +128,7 @@ def remove_stale_temporaries(folder: str | Path) -> int:
     removed = 0
     for candidate in Path(folder).rglob(".*.tmp*"):
         match = _TEMPORARY_NAME.match(candidate.name)
-        if match is None or not candidate.is_file() or _process_alive(int(match["pid"])):
+        if match is None or not candidate.is_file() or process_alive(int(match["pid"])):
             continue
         candidate.unlink(missing_ok=True)
         removed += 1
