@@ -1,8 +1,9 @@
 """The compiled inference path (`s3.inference.compiled`): same outputs as eager, reference untouched, compiled once.
 
 Compilation with inductor is slow on 2 cores, so each preset family compiles one tiny network at a small frame size:
-`cutie` (ResNet encoder) in the default run, `s3` (DQ + ViT + spatial + semantic: every other component) and
-`s3 benchmark --compile` marked slow.
+`cutie` (ResNet encoder) in the default run; `s3` (DQ + ViT + spatial + semantic), `cutie_dq_vit` (the ViT simple
+pyramid, the third pixel encoder) and `s3 benchmark --compile` marked slow. `cutie_dq` and `cutie_dq_vit_spatial`
+only recombine parts these compile.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def eager_and_compiled(network: VOSNetwork, frames: int, height: int, width: int
         "cutie",  # ResNet pixel encoder, attention read-out
         # DQ + ViT + spatial + semantic: every other component (its compile takes minutes on 2 cores)
         pytest.param("s3", marks=pytest.mark.slow),
+        # the ViT simple pyramid: the one pixel encoder the two rows above do not compile
+        pytest.param("cutie_dq_vit", marks=pytest.mark.slow),
     ],
 )
 def test_compiled_predictor_matches_eager(preset: str) -> None:
