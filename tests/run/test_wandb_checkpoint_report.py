@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         import wandb
 
         wandb.finish()  # a finished run writes its summary (a real `s3 fit` finishes at process exit)
+        # The offline record log is written by wandb's service process; `finish` can return before that process
+        # has flushed it. Tearing the service down (what a real `s3 fit` does at exit) waits for the flush.
+        wandb.teardown()
     finally:
         patch.undo()
     return root
@@ -79,6 +83,17 @@ def wandb_run_folder(root: Path) -> Path:
     return folders[0]
 
 
+def offline_records(run: Path, timeout_s: float = 60.0) -> bytes:
+    """The offline run's binary record log, once its writer has flushed past the 7-byte file header."""
+    path = run / f"run-{run.name.split('-')[-1]}.wandb"
+    deadline = time.monotonic() + timeout_s
+    records = path.read_bytes()
+    while len(records) <= 64 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        records = path.read_bytes()
+    return records
+
+
 def final_davis_jf(root: Path) -> float:
     rows = read_metrics(next((root / "runs" / "csv").glob("version_*/metrics.csv")))
     return list(metric_by_step(rows, "val/davis/JF").values())[-1]
@@ -87,7 +102,7 @@ def final_davis_jf(root: Path) -> float:
 def test_wandb_offline_run_has_losses_lr_max_skip_scores_and_overlays(finished_run: Path) -> None:
     run = wandb_run_folder(finished_run)
     # wandb >= 0.2x writes offline runs only as a binary record log (uploaded later by `wandb sync`)
-    records = (run / f"run-{run.name.split('-')[-1]}.wandb").read_bytes()
+    records = offline_records(run)
     assert b"cutie-tiny-synthetic" in records  # the run name given by the run hooks
     for key in ("train/loss", "train/loss_ce", "train/lr", "train/lr_backbone", "train/max_skip", "val/davis/JF",
                 "val/davis/J", "val/davis/F", "val/davis/copy_first_frame/JF", "val/overlays"):  # fmt: skip
