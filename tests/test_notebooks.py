@@ -75,6 +75,34 @@ def test_every_notebook_is_committed_without_outputs() -> None:
         assert all(not cell.outputs and cell.execution_count is None for cell in code), name
 
 
+def cell_id_problems(path: Path) -> list[str]:
+    """What is wrong with the cell ids of the notebook file at `path`, read as stored (`nbformat.read` fills in
+    missing ids in memory, so it would hide them): a cell without an id, or an id used twice."""
+    cells = json.loads(path.read_text())["cells"]
+    ids = [cell.get("id") for cell in cells]
+    problems = [f"cell {index} has no id" for index, cell_id in enumerate(ids) if not cell_id]
+    problems += [f"id {cell_id!r} is used twice" for cell_id in sorted({i for i in ids if i and ids.count(i) > 1})]
+    return problems
+
+
+def test_every_notebook_cell_has_a_unique_id() -> None:
+    # nbformat 4.5 requires cell ids; a cell without one is a MissingIDFieldWarning today, a hard error later.
+    for name in NOTEBOOKS:
+        path = REPO / "notebooks" / name
+        assert json.loads(path.read_text())["nbformat_minor"] >= 5, name
+        assert cell_id_problems(path) == [], name
+
+
+def test_a_cell_without_an_id_is_reported(tmp_path: Path) -> None:
+    notebook = json.loads((REPO / "notebooks" / NOTEBOOKS[0]).read_text())
+    del notebook["cells"][1]["id"]
+    notebook["cells"][2]["id"] = notebook["cells"][0]["id"]
+    path = tmp_path / "no_id.ipynb"
+    path.write_text(json.dumps(notebook))
+    first = notebook["cells"][0]["id"]
+    assert cell_id_problems(path) == ["cell 1 has no id", f"id {first!r} is used twice"]
+
+
 def test_kernel_runs_the_project_python(kernel_dirs: Path, tmp_path: Path) -> None:
     probe = nbformat.v4.new_code_cell("import sys\nexecutable, names = sys.executable, sorted(globals())")
     notebook = nbformat.v4.new_notebook(cells=[probe, collect_cell(["executable", "names"], tmp_path / "r.pkl")])
