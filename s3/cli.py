@@ -7,7 +7,8 @@ Flags are written with underscores as in `s3 fit` (`--max_internal_size`); dashe
 
 One error boundary (`run_guarded`) serves every command: a project error (`s3.errors.S3Error`), an OS error on a
 user-given path (permission, not-a-directory, exists, is-a-directory, not found, disk full) or a parser error
-becomes one `s3: error: ...` line on stderr and exit status 2.
+becomes one `s3: error: ...` line on stderr and exit status 2. Under DDP every rank exits with 2 but only rank 0
+prints the line (`report_user_error`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,24 @@ import errno
 import importlib
 import inspect
 import json
+import logging
 import re
 import sys
 import types
 import typing
 import warnings
 from argparse import ArgumentError
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from s3.errors import S3Error
 from s3.run.preset_args import PresetArgumentsHook
@@ -288,13 +293,33 @@ class FitConfigParser(S3CLI):
         """Nothing is built: only the parsed config is wanted."""
 
 
+@contextmanager
+def without_seed_line() -> Iterator[None]:
+    """Silences what `seed_everything` says about the seed — its "Seed set to N" info line and, for a config that
+    leaves `seed_everything` at True with no PL_GLOBAL_SEED, its "No seed found, seed set to 0" warning — and
+    nothing else; the seeding itself is unchanged."""
+    seed_log = logging.getLogger(seed_everything.__module__)
+    level = seed_log.level
+    seed_log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No seed found, seed set to")
+            yield
+    finally:
+        seed_log.setLevel(level)
+
+
 def fit_data_argument(data_words: list[str]) -> list[str]:
     """`--config FIT.yaml ... --data.init_args.KEY VALUE` -> `["--data", JSON]`: the data section parsed exactly as
     `s3 fit` parses it (layered and included config files, dotted keys, links); the other keys of a fit config
     (trainer, model, ...) are parsed too, so a fit config is valid here exactly when it is valid for `s3 fit`."""
     check_config_files(data_words)
     # The tools' data module is VOSDataModule unless a config names its class (a `data:` section may omit it).
-    data = FitConfigParser(args=["--data=s3.data.VOSDataModule", *data_words], run=False).config.get("data")
+    # The config's `seed_everything` is applied as `s3 fit` applies it (the data module's seed falls back to it),
+    # without Lightning's "Seed set to" line: these tools are read-only and print only their own report.
+    with without_seed_line():
+        parsed = FitConfigParser(args=["--data=s3.data.VOSDataModule", *data_words], run=False)
+    data = parsed.config.get("data")
     if data is None:
         raise ConfigFileError(f"{' '.join(data_words)}: no `data:` section (the data module of `s3 fit`)")
     return ["--data", json.dumps(data.as_dict() if isinstance(data, Namespace) else data, default=str)]
@@ -366,8 +391,20 @@ def user_error_message(error: BaseException) -> str | None:
     return None
 
 
+def report_user_error(message: str) -> int:
+    """Prints `s3: error: <message>` on stderr and returns exit status 2.
+
+    Under DDP every process runs the command and meets the same error; only rank 0 prints, so the user reads the
+    line once (every rank still exits with 2). The rank is Lightning's `rank_zero_only.rank`: read from RANK /
+    LOCAL_RANK / SLURM_PROCID when Lightning is imported, set to the global rank by the strategy once it starts.
+    """
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        print(f"s3: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run_guarded(function: Callable[[], int | None], command: str = "") -> int:
-    """Runs a command; a user error becomes one `s3: error:` line and exit status 2."""
+    """Runs a command; a user error becomes one `s3: error:` line (rank 0 only) and exit status 2."""
     try:
         return int(function() or 0)
     except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error
@@ -375,8 +412,7 @@ def run_guarded(function: Callable[[], int | None], command: str = "") -> int:
         if message is None:
             raise
         hint = f" (see `s3 {command} --help`)" if isinstance(error, ArgumentError) and command else ""
-        print(f"s3: error: {message}{hint}", file=sys.stderr)
-        return 2
+        return report_user_error(f"{message}{hint}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -444,8 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_trainer(argv)
     if command in TOOL_COMMANDS:
         return run_tool(argv)
-    print(f"s3: error: unknown command {command!r}; run `s3 --help` for the list", file=sys.stderr)
-    return 2
+    return report_user_error(f"unknown command {command!r}; run `s3 --help` for the list")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Extra arguments are passed to `s3 fit` (e.g. `s3 demo --trainer.max_steps 50`). The last line printed is
 `J&F model=<x.xxx> copy-first-frame=<y.yyy>`: the model's mean J&F on the held-out synthetic videos and that
-of the trivial baseline that repeats the first-frame mask.
+of the trivial baseline that repeats the first-frame mask. `s3 demo --help` prints `HELP` (not `fit`'s help, which
+the extra flags would otherwise reach).
 """
 
 from __future__ import annotations
@@ -14,6 +15,24 @@ from pathlib import Path
 import torch
 
 DEFAULT_CONFIG = Path("configs/demo.yaml")
+HELP_FLAGS = ("-h", "--help")
+HELP = """\
+usage: s3 demo [FIT FLAGS ...]
+
+Trains the tiny Cutie network on synthetic videos on the CPU (`s3 fit --config configs/demo.yaml`; the synthetic
+DAVIS-layout set is generated into data/synthetic_davis/ on first use), validates it on the held-out synthetic
+videos and prints as its last line
+
+  J&F model=<x.xxx> copy-first-frame=<y.yyy>
+
+(the baseline repeats the first-frame mask). Logs and last.ckpt land in outputs/demo/.
+
+Every flag is passed to `s3 fit` on top of the demo config, for example:
+  s3 demo --trainer.max_steps 50
+  s3 demo --model.preset s3 --trainer.default_root_dir outputs/demo_s3
+
+`s3 fit --help` lists those flags; `s3 fit --config configs/demo.yaml --print_config` shows the demo's values.
+"""
 
 
 def demo_config() -> Path:
@@ -36,8 +55,12 @@ def find_score(metrics: dict[str, float], method: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the demo with `argv` as extra `s3 fit` flags; `-h` / `--help` prints the demo's own help instead."""
     from s3.cli import S3CLI
 
+    if any(word in HELP_FLAGS for word in argv or []):
+        print(HELP, end="")
+        return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
     start = time.monotonic()
     cli = S3CLI(args=["fit", "--config", str(demo_config()), *(argv or [])])

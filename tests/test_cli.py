@@ -5,9 +5,12 @@ from __future__ import annotations
 import errno
 import inspect
 import json
+import logging
+import os
 import subprocess
 import sys
 import typing
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,17 @@ import torch
 import yaml
 from PIL import Image
 
-from s3.cli import S3CLI, TOOL_COMMANDS, TRAINER_COMMANDS, Tool, main, resolve, underscore_flags, user_error_message
+from s3.cli import (
+    S3CLI,
+    TOOL_COMMANDS,
+    TRAINER_COMMANDS,
+    Tool,
+    main,
+    resolve,
+    run_guarded,
+    underscore_flags,
+    user_error_message,
+)
 from s3.errors import S3Error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,6 +115,51 @@ def test_wrong_weights_file_lists_keys(tmp_path) -> None:
 
 def test_unknown_command() -> None:
     assert main(["frobnicate"]) == 2
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_demo_help_is_its_own(flag: str, capsys, monkeypatch) -> None:
+    """`s3 demo --help` says what the demo runs and that other flags go to `fit`; it trains nothing and does not
+    print `fit`'s help."""
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("`s3 demo --help` must not build the fit CLI")
+
+    monkeypatch.setattr("s3.cli.S3CLI", no_fit)
+    assert main(["demo", "--trainer.max_steps", "5", flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: s3 demo")
+    assert "J&F model=" in out and "`s3 fit`" in out and "s3 demo --trainer.max_steps 50" in out
+    assert "--trainer.accelerator" not in out and len(out.splitlines()) < 30  # not fit's ~600-line help
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_user_error_is_printed_on_rank_zero_only(rank: int, capsys, monkeypatch) -> None:
+    """Under DDP every rank meets the same user error; the line is printed once (rank 0), the exit code is 2 on all."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "rank", rank)
+
+    def bad_input() -> int:
+        raise S3Error("f.yaml: bad")
+
+    assert run_guarded(bad_input, "fit") == 2
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    expected = "s3: error: f.yaml: bad\ns3: error: unknown command 'frobnicate'; run `s3 --help` for the list\n"
+    assert err == (expected if rank == 0 else "")
+
+
+def test_a_ddp_child_process_exits_2_without_printing(tmp_path) -> None:
+    """A process started as Lightning's DDP launcher starts rank 1 (env LOCAL_RANK=1) prints no error line."""
+    env = {key: value for key, value in os.environ.items() if key not in ("RANK", "SLURM_PROCID")}
+    missing = tmp_path / "missing.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "s3.cli", "fit", "--config", str(missing)],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env={**env, "LOCAL_RANK": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr == "", result.stderr
+    assert str(missing) not in result.stdout
 
 
 def test_data_inspect_is_wired(tmp_path, capsys) -> None:
@@ -202,6 +260,31 @@ def test_data_inspect_takes_a_fit_config_and_data_keys(tmp_path, capsys) -> None
     assert f"data root: {tmp_path / 'synthetic'}" in out and "videos=     3" in out
     with Image.open(sheet) as image:
         assert image.size == (3 * 48, 48)
+
+
+def test_data_inspect_seeds_as_fit_does_without_the_seed_line(tmp_path, capfd, caplog, monkeypatch) -> None:
+    """`s3 data inspect` is read-only: Lightning's "Seed set to ..." info line is not printed, but the fit config's
+    `seed_everything` is still applied (the data module's seed falls back to it)."""
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    caplog.set_level(logging.INFO)
+    argv = ["data", "inspect", "--config", DEMO, f"--data.init_args.data_root={tmp_path / 'synthetic'}"]
+    argv += [f"--data.init_args.synthetic_options={SMALL_SYNTHETIC}", "--data.init_args.crop_size=48"]
+    assert main([*argv, "--sheet", str(tmp_path / "sheet.png"), "--clips", "1"]) == 0
+    out, err = capfd.readouterr()
+    assert "videos=" in out
+    assert "Seed set to" not in out + err + caplog.text
+    assert os.environ["PL_GLOBAL_SEED"] == str(yaml.safe_load(Path(DEMO).read_text())["seed_everything"])
+    # A config without `seed_everything` (Lightning's default True, no PL_GLOBAL_SEED): seed 0, and no warning.
+    monkeypatch.delenv("PL_GLOBAL_SEED")
+    data_only = tmp_path / "data.yaml"
+    data_only.write_text(yaml.safe_dump({"data": yaml.safe_load(Path(DEMO).read_text())["data"]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["data", "inspect", "--config", str(data_only), *argv[4:], "--sheet", str(tmp_path / "s.png")]) == 0
+    out, err = capfd.readouterr()
+    assert "videos=" in out and "seed set to" not in (out + err + caplog.text).lower()
+    assert [str(w.message) for w in caught if "seed set to" in str(w.message).lower()] == []
+    assert os.environ["PL_GLOBAL_SEED"] == "0"
 
 
 def test_benchmark_dataset_takes_a_fit_config(tmp_path, capsys) -> None:
