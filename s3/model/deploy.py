@@ -22,6 +22,7 @@ from s3.model.conv_ffn import ConvFFN
 from s3.model.deformable_attention import MultiScaleDeformableAttention
 from s3.model.fast_linear import OneDNNLinear
 from s3.model.inference_forms import (
+    BatchFirstAttention,
     BlockedConvFFN,
     BlockedInteractionStage,
     BlockedSpatialExtractor,
@@ -53,6 +54,7 @@ INFERENCE_FORMS: dict[type[nn.Module], type[nn.Module]] = {
     ConvFFN: BlockedConvFFN,
     MultiScaleDeformableAttention: OneDNNDeformableAttention,
     nn.Linear: OneDNNLinear,
+    nn.MultiheadAttention: BatchFirstAttention,
 }
 
 

@@ -8,6 +8,8 @@ state-dict keys; none of them may run with autograd on.
 
 Forms (reference module -> inference form):
 
+* `nn.MultiheadAttention` -> `BatchFirstAttention`: projections on the batch-first tokens (no seq-first view),
+  then one fused attention call;
 * `SemanticCrossAttention` -> `FoldedSemanticCrossAttention`: the two semantic tokens folded into the projections;
 * `SpatialExtractor` / `InteractionStage` -> `BlockedSpatialExtractor` / `BlockedInteractionStage`: residual branches
   added in place, `INFERENCE_BLOCK_ROWS` spatial tokens at a time (value table built once per extractor);
@@ -44,6 +46,7 @@ from s3.model.spatial_semantic_encoder import AdapterTokens, SpatialSemanticEnco
 
 __all__ = [
     "INFERENCE_BLOCK_ROWS",
+    "BatchFirstAttention",
     "BlockedConvFFN",
     "BlockedInteractionStage",
     "BlockedSpatialExtractor",
@@ -79,6 +82,66 @@ def inference_blocks(tokens: Tensor) -> list[slice]:
     """The row blocks of B N C `tokens` for the inference forms (`INFERENCE_BLOCK_ROWS` on CPU, one elsewhere)."""
     num_rows = tokens.shape[1]
     return row_blocks(num_rows, INFERENCE_BLOCK_ROWS if tokens.device.type == "cpu" else max(num_rows, 1))
+
+
+# ------------------------------------------------------------------------------------ multi-head attention
+class BatchFirstAttention(nn.MultiheadAttention):
+    """`nn.MultiheadAttention` (batch-first, no masks on padding, no weights returned) computed on the batch-first
+    tokens as they are.
+
+    The reference module views its B L C input as L B C before projecting. Under bf16 autocast that strided view
+    sends each projection to a batched matmul over L copies of the cast weight (on a 1620-pixel, 2-object Cutie
+    frame: 2 s of 3.6 s), and it disables PyTorch's own fused inference path. Here the projections run on the
+    contiguous B L C tokens and the heads go to `F.scaled_dot_product_attention` with the same additive mask the
+    reference builds (a bool `attn_mask` becomes 0 / -inf), so both compute the same function. Calls this form does
+    not cover (weights asked for, a key padding mask, a causal flag, differing key/value widths, autograd) run the
+    reference forward.
+    """
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """query B L C, key / value B S C, attn_mask (B·heads) L S or L S -> (B L C, None)."""
+        covered = (
+            self.batch_first
+            and self._qkv_same_embed_dim
+            and self.in_proj_bias is not None
+            and self.bias_k is None
+            and not self.add_zero_attn
+            and not (need_weights or is_causal or key_padding_mask is not None)
+            and query.dim() == 3
+            and not torch.is_grad_enabled()
+        )
+        if not covered:
+            return super().forward(
+                query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal
+            )
+        batch, length, channels = query.shape
+        heads, sources = self.num_heads, key.shape[1]
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+
+        def split_heads(tokens: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+            return linear(tokens, weight, bias).unflatten(-1, (heads, -1)).transpose(1, 2)  # B M N d
+
+        q, k, v = split_heads(query, w_q, b_q), split_heads(key, w_k, b_k), split_heads(value, w_v, b_v)
+        mask = None
+        if attn_mask is not None:
+            mask = attn_mask.view(batch, heads, length, sources) if attn_mask.dim() == 3 else attn_mask
+            if mask.dtype == torch.bool:
+                mask = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill_(mask, float("-inf"))
+            mask = mask.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.transpose(1, 2).reshape(batch, length, channels)
+        return linear(out, self.out_proj.weight, self.out_proj.bias), None
 
 
 # ------------------------------------------------------------------------------------------ semantic attention

@@ -181,3 +181,58 @@ def test_encoder_folded_tail_equals_projected_reference(small_blocks):
     expected = reference()[2]
     with torch.inference_mode():
         torch.testing.assert_close(folded.features_with_skips(image, skips)[2], expected.detach(), rtol=1e-4, atol=1e-4)
+
+
+def attention_pair(seed: int = 0) -> tuple[nn.MultiheadAttention, nn.Module]:
+    reference = nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    randomise(reference, seed)
+    form = inference_view(reference)
+    assert isinstance(form, inference_forms.BatchFirstAttention)
+    return reference, form
+
+
+def cutie_style_mask(batch: int, heads: int, length: int, sources: int) -> torch.Tensor:
+    """A (B·heads) L S bool mask (True = blocked) with random holes; row 0 of every head keeps one open key."""
+    mask = torch.rand(batch * heads, length, sources, generator=torch.Generator().manual_seed(3)) < 0.6
+    mask[:, 0] = True
+    mask[:, 0, 1] = False
+    return mask
+
+
+@pytest.mark.parametrize("kind", ["self", "cross-bool-mask", "cross-float-mask"])
+@torch.inference_mode()
+def test_batch_first_attention_equals_multihead_attention(kind):
+    reference, form = attention_pair()
+    generator = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 300, 32, generator=generator)
+    memory = query if kind == "self" else torch.randn(2, 9, 32, generator=generator)
+    mask = None if kind == "self" else cutie_style_mask(2, 4, 300, 9)
+    if kind == "cross-float-mask":
+        mask = torch.zeros(mask.shape).masked_fill_(mask, float("-inf"))
+    expected, _ = reference(query, memory + 1.0, memory, attn_mask=mask, need_weights=False)
+    got, weights = form(query, memory + 1.0, memory, attn_mask=mask, need_weights=False)
+    assert weights is None
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected_bf16, _ = reference(query, memory + 1.0, memory, attn_mask=mask, need_weights=False)
+        got_bf16, _ = form(query, memory + 1.0, memory, attn_mask=mask, need_weights=False)
+    assert got_bf16.dtype == expected_bf16.dtype == torch.bfloat16
+    # bf16 rounding alone moves single outputs by ~0.1 here: compare the whole output's relative error
+    for output in (got_bf16, expected_bf16):
+        assert torch.linalg.norm(output.float() - expected) / torch.linalg.norm(expected) < 0.01
+    assert torch.linalg.norm(got_bf16.float() - expected_bf16.float()) / torch.linalg.norm(expected) < 0.01
+
+
+@torch.inference_mode()
+def test_batch_first_attention_leaves_uncovered_calls_to_the_reference(monkeypatch):
+    reference, form = attention_pair()
+    query = torch.randn(2, 5, 32)
+    calls = []
+    original = nn.MultiheadAttention.forward
+    monkeypatch.setattr(nn.MultiheadAttention, "forward", lambda *a, **k: calls.append(1) or original(*a, **k))
+    _, weights = form(query, query, query)  # need_weights defaults to True: only the reference returns weights
+    assert weights is not None and weights.shape == (2, 5, 5) and len(calls) == 1
+    form(query, query, query, key_padding_mask=torch.zeros(2, 5, dtype=torch.bool), need_weights=False)
+    assert len(calls) == 2
+    form(query, query, query, need_weights=False)
+    assert len(calls) == 2  # the covered call did not go through the reference forward
