@@ -14,15 +14,28 @@ from torch import Tensor
 
 from s3.inference.config import InferenceConfig
 from s3.inference.kv_store import KeyValueStore
-from s3.model.memory_readout import readout, similarity, softmax_affinity
+from s3.model.memory_readout import (
+    readout,
+    similarity,
+    similarity_by_query,
+    softmax_affinity,
+    topk_affinity,
+    topk_readout,
+    topk_usage,
+)
 from s3.model.network import VOSNetwork
 
 
 class MemoryManager:
-    """All per-video memories of one predictor, keyed by external object id."""
+    """All per-video memories of one predictor, keyed by external object id.
 
-    def __init__(self, config: InferenceConfig, sensory_dim: int) -> None:
+    `topk_read`: read the pixel memory with the top-k inference form (`s3.model.memory_readout.topk_readout`) when
+    `config.top_k` keeps fewer tokens than the memory holds; False reads with the reference dense affinity.
+    """
+
+    def __init__(self, config: InferenceConfig, sensory_dim: int, topk_read: bool = False) -> None:
         self.config = config
+        self.topk_read = topk_read
         self.sensory_dim = sensory_dim
         self.use_long_term = config.use_long_term
         lt = config.long_term
@@ -112,10 +125,18 @@ class MemoryManager:
                     memory_shrinkage = torch.cat([long_bucket.shrinkage, bucket.shrinkage], dim=-1)
                 else:
                     memory_key, memory_shrinkage = bucket.key, bucket.shrinkage
-                sim = similarity(memory_key.float(), memory_shrinkage.float(), qk, qe)
-                affinity = softmax_affinity(sim, self.config.top_k)
+                num_memory = memory_key.shape[-1]
+                top_k = self.config.top_k
+                sparse = self.topk_read and top_k is not None and top_k < num_memory
+                if sparse:
+                    sim = similarity_by_query(memory_key.float(), memory_shrinkage.float(), qk, qe)
+                    weights, indices = topk_affinity(sim, top_k)
+                else:
+                    sim = similarity(memory_key.float(), memory_shrinkage.float(), qk, qe)
+                    affinity = softmax_affinity(sim, top_k)
             if self.use_long_term:
-                usage = affinity.sum(dim=2)  # B M: affinity mass received by each memory token
+                # B M: affinity mass received by each memory token
+                usage = topk_usage(weights, indices, num_memory) if sparse else affinity.sum(dim=2)
                 self.working.update_usage(bucket_id, usage[:, long_size:])
                 if long_bucket is not None:
                     self.long_term.update_usage(bucket_id, usage[:, :long_size])
@@ -129,7 +150,12 @@ class MemoryManager:
                 stacked = torch.stack(values, dim=1)  # B n CV M
                 n, channels = stacked.shape[1:3]
                 with torch.autocast(device_type=qk.device.type, enabled=False):
-                    pixel_readout = readout(affinity, stacked.flatten(1, 2).float()).view(batch, n, channels, h, w)
+                    values_flat = stacked.flatten(1, 2).float()
+                    if sparse:
+                        pixel_readout = topk_readout(weights, indices, values_flat)
+                    else:
+                        pixel_readout = readout(affinity, values_flat)
+                    pixel_readout = pixel_readout.view(batch, n, channels, h, w)
                 chunk_mask = last_mask[:, [position[obj] for obj in chunk]]
                 fused = network.pixel_fusion(pix_feat, pixel_readout, self.get_sensory(chunk), chunk_mask)
                 object_memory = torch.stack([self.object_memory[obj] for obj in chunk], dim=1).unsqueeze(2)

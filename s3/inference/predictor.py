@@ -62,8 +62,9 @@ class VideoPredictor:
         network: the (reference) network; its device is the predictor's device.
         config: test-time memory policy; defaults to Cutie's evaluation settings.
         fast_paths: run the network's inference form (`s3.model.deploy.prepare_for_inference`: blocked, folded and
-            oneDNN forms over the same parameters; `network` itself is left as it is). False runs the reference
-            modules (put in eval mode here), e.g. to check that an edit of a module reaches inference.
+            oneDNN forms over the same parameters; `network` itself is left as it is) and read the pixel memory with
+            the top-k gather (`s3.model.memory_readout.topk_readout`). False runs the reference modules (put in eval
+            mode here) and the dense memory read, e.g. to check that an edit of a module reaches inference.
         compile: also run the network's stages through `torch.compile` (`s3.inference.compiled`; True or a
             `CompileOptions`), on the inference form (or, with `fast_paths=False`, on the reference modules). The
             compiled code is built at the first frame of each new shape and computes with the weights seen then.
@@ -119,7 +120,7 @@ class VideoPredictor:
         """Forgets the video: objects, memories and counters."""
         self.state = PredictorState()
         self.objects = ObjectManager()
-        self.memory = MemoryManager(self.config, self.network.sensory_dim)
+        self.memory = MemoryManager(self.config, self.network.sensory_dim, topk_read=self.fast_paths)
 
     @property
     def object_ids(self) -> list[int]:

@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+import s3.inference.memory_manager as memory_manager
 import s3.model.fast_linear as fast_linear
 import s3.model.inference_forms as inference_forms
 from s3.inference import InferenceConfig, VideoPredictor
+from s3.inference.config import LongTermConfig
 from s3.model import PRESETS, build_network
 from s3.model.deploy import is_prepared, prepare_for_inference
 from s3.model.inference_forms import FoldedTailEncoder, InferenceOnlyError
@@ -106,11 +108,15 @@ def test_prepared_predictor_equals_reference_predictor(networks, monkeypatch, pr
     monkeypatch.setattr(FoldedTailEncoder, "_folded_stride4", lambda *args: tail(*args))
     onednn = CallCounter(fast_linear.onednn_eligible, hit=bool)
     monkeypatch.setattr(fast_linear, "onednn_eligible", onednn)
+    topk_reads = CallCounter(memory_manager.topk_readout)
+    monkeypatch.setattr(memory_manager, "topk_readout", topk_reads)
 
-    config = InferenceConfig(mem_every=2, stagger_updates=2, amp=precision == "bf16", amp_dtype="bfloat16")
+    # top_k 10 < the 24 tokens of one memory frame: every memory read of the prepared predictor is a top-k gather
+    config = InferenceConfig(mem_every=2, stagger_updates=2, top_k=10, amp=precision == "bf16", amp_dtype="bfloat16")
     reference = run_predictor(VideoPredictor(network, config, fast_paths=False))
-    assert onednn.calls == 0  # the reference modules never use the oneDNN product
+    assert onednn.calls == 0 and topk_reads.calls == 0  # the reference never uses the oneDNN product / gather
     prepared = run_predictor(VideoPredictor(network, config))
+    assert topk_reads.calls == 5  # frames 1-4 read the memory; frame 4 two buckets (object 3 came with its own mask)
 
     assert [p.shape[0] for p in prepared] == [3, 3, 3, 4, 4]
     tolerance = 1e-4 if precision == "fp32" else 3e-2
@@ -124,6 +130,24 @@ def test_prepared_predictor_equals_reference_predictor(networks, monkeypatch, pr
         assert blocks.hits > 0 and folded_convs.calls > 0 and tail.calls > 0
     else:
         assert blocks.calls == folded_convs.calls == tail.calls == 0
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_topk_memory_read_with_long_term_memory_equals_the_dense_read(networks, monkeypatch, flip: bool) -> None:
+    """The top-k gather also feeds the long-term memory's usage counts (consolidation and pruning pick tokens by
+    them) and reads batch-2 (flipped) memories: same predictions as the dense read over a run that consolidates."""
+    topk_usages = CallCounter(memory_manager.topk_usage)
+    monkeypatch.setattr(memory_manager, "topk_usage", topk_usages)
+    long_term = LongTermConfig(max_mem_frames=3, min_mem_frames=2, num_prototypes=8, max_num_tokens=40, buffer_tokens=8)
+    config = InferenceConfig(mem_every=1, top_k=10, use_long_term=True, long_term=long_term, flip_aug=flip)
+    network = networks["cutie"]
+    dense = VideoPredictor(network, config, fast_paths=False)
+    reference = run_predictor(dense)
+    gathered = VideoPredictor(network, config)
+    prepared = run_predictor(gathered)
+    assert topk_usages.calls > 0 and gathered.memory.consolidations == dense.memory.consolidations > 0
+    for got, want in zip(prepared, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("preset", ["cutie", "s3"])
