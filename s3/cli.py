@@ -392,19 +392,21 @@ def user_error_message(error: BaseException) -> str | None:
 
 
 def report_user_error(message: str) -> int:
-    """Prints `s3: error: <message>` on stderr and returns exit status 2.
+    """Prints the user error on stderr and returns exit status 2.
 
-    Under DDP every process runs the command and meets the same error; only rank 0 prints, so the user reads the
-    line once (every rank still exits with 2). The rank is Lightning's `rank_zero_only.rank`: read from RANK /
-    LOCAL_RANK / SLURM_PROCID when Lightning is imported, set to the global rank by the strategy once it starts.
+    Rank 0 (and any process outside DDP) prints `s3: error: <message>`. Under DDP another rank prints
+    `s3: error (rank N): <message>`: its error may be its own (a corrupt file in its shard of the data), so it is
+    never silenced, and the label tells a rank's line from rank 0's. The rank is Lightning's `rank_zero_only.rank`:
+    read from RANK / LOCAL_RANK / SLURM_PROCID when Lightning is imported, set to the global rank by the strategy.
     """
-    if getattr(rank_zero_only, "rank", 0) == 0:
-        print(f"s3: error: {message}", file=sys.stderr)
+    rank = getattr(rank_zero_only, "rank", 0) or 0
+    label = "" if rank == 0 else f" (rank {rank})"
+    print(f"s3: error{label}: {message}", file=sys.stderr)
     return 2
 
 
 def run_guarded(function: Callable[[], int | None], command: str = "") -> int:
-    """Runs a command; a user error becomes one `s3: error:` line (rank 0 only) and exit status 2."""
+    """Runs a command; a user error becomes one `s3: error:` line (labelled with the rank under DDP) and exit 2."""
     try:
         return int(function() or 0)
     except Exception as error:  # noqa: BLE001 - re-raised unless it is a user error

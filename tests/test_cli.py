@@ -134,8 +134,9 @@ def test_demo_help_is_its_own(flag: str, capsys, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("rank", [0, 1])
-def test_user_error_is_printed_on_rank_zero_only(rank: int, capsys, monkeypatch) -> None:
-    """Under DDP every rank meets the same user error; the line is printed once (rank 0), the exit code is 2 on all."""
+def test_user_error_line_names_a_ddp_rank_other_than_zero(rank: int, capsys, monkeypatch) -> None:
+    """Rank 0 prints the plain line; another rank labels its line with its rank (its error may be its own, so it is
+    never silenced); the exit code is 2 on all."""
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
     monkeypatch.setattr(rank_zero_only, "rank", rank)
@@ -146,20 +147,22 @@ def test_user_error_is_printed_on_rank_zero_only(rank: int, capsys, monkeypatch)
     assert run_guarded(bad_input, "fit") == 2
     assert main(["frobnicate"]) == 2
     err = capsys.readouterr().err
-    expected = "s3: error: f.yaml: bad\ns3: error: unknown command 'frobnicate'; run `s3 --help` for the list\n"
-    assert err == (expected if rank == 0 else "")
+    prefix = "s3: error: " if rank == 0 else f"s3: error (rank {rank}): "
+    expected = f"{prefix}f.yaml: bad\n{prefix}unknown command 'frobnicate'; run `s3 --help` for the list\n"
+    assert err == expected
 
 
-def test_a_ddp_child_process_exits_2_without_printing(tmp_path) -> None:
-    """A process started as Lightning's DDP launcher starts rank 1 (env LOCAL_RANK=1) prints no error line."""
+def test_a_ddp_child_process_labels_its_error_line(tmp_path) -> None:
+    """A process started as Lightning's DDP launcher starts rank 1 (env LOCAL_RANK=1) prints a rank-labelled line."""
     env = {key: value for key, value in os.environ.items() if key not in ("RANK", "SLURM_PROCID")}
     missing = tmp_path / "missing.yaml"
     result = subprocess.run(
         [sys.executable, "-m", "s3.cli", "fit", "--config", str(missing)],
         capture_output=True, text=True, cwd=REPO, timeout=300, env={**env, "LOCAL_RANK": "1"},
     )  # fmt: skip
-    assert result.returncode == 2 and result.stderr == "", result.stderr
-    assert str(missing) not in result.stdout
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("s3: error (rank 1): ") and str(missing) in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_data_inspect_is_wired(tmp_path, capsys) -> None:
