@@ -203,6 +203,7 @@ def benchmark_presets(
     fast_paths: bool = True,
     compare_reference: bool = False,
     compile: bool = False,
+    compare_fp32: bool = False,
 ) -> list[BenchmarkResult]:
     """Times `frames` predictor steps of every preset at `size`p (random weights), interleaving the presets frame
     by frame so that load changes on a shared machine hit all of them alike.
@@ -216,6 +217,8 @@ def benchmark_presets(
     With `compile`, the first of those timings runs the compiled path (`s3.inference.compiled`): the compilation
     happens in the first frame and the warm-up, whose wall time is reported as `cold_start_s` (the compiling calls'
     share as `compile_s`); the FLOP count then runs on the eager network (the counter does not see compiled code).
+    `compare_fp32` (with `precision="bf16"`): each preset is also timed in fp32 on the same path (compiled or not),
+    interleaved with the others; those results come last.
     """
     if frames < 1 or warmup < 0 or objects < 1 or size < 16:
         raise BenchmarkError(f"need frames >= 1, warmup >= 0, objects >= 1, size >= 16; got {frames}/{warmup}/"
@@ -223,12 +226,17 @@ def benchmark_presets(
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchmarkError("--device cuda: no CUDA device is available")
     torch_device = torch.device(device)
-    modes = [fast_paths, False] if compare_reference and fast_paths else [fast_paths]
+    # (fast paths, precision, compiled) of each group of timers
+    modes = [(fast_paths, precision, compile)]
+    if compare_reference and fast_paths:
+        modes.append((False, precision, False))
+    if compare_fp32 and precision == "bf16":
+        modes.append((fast_paths, "fp32", compile))
     timers = [
         TimedPredictor(
-            preset, network_size, size, objects, torch_device, precision, inference_preset, fast, compile and index == 0
-        )
-        for index, fast in enumerate(modes)
+            preset, network_size, size, objects, torch_device, mode_precision, inference_preset, fast, compiled
+        )  # fmt: skip
+        for fast, mode_precision, compiled in modes
         for preset in presets
     ]
     if compile:  # the growing object memory recompiles once, at the second memory frame: inside the warm-up
@@ -252,6 +260,8 @@ def benchmark_presets(
     if precision == "bf16" and accuracy_videos > 0:
         videos = synthetic_validation_videos(accuracy_videos)
         for timer, result in zip(timers, results, strict=True):
+            if timer.precision != "bf16":
+                continue
             agreement = precision_agreement(timer.predictor.network, videos, timer.predictor.config)
             result.accuracy_videos = agreement.videos
             result.jf_fp32, result.jf_bf16 = agreement.jf_fp32, agreement.jf_bf16
@@ -394,6 +404,7 @@ def benchmark_command(
     flops: bool = False,
     device: str = "cpu",
     precision: Precision = "fp32",
+    compare_fp32: bool = False,
     accuracy_videos: int = 3,
     threads: int | None = None,
     inference_preset: str = "cutie",
@@ -423,6 +434,7 @@ def benchmark_command(
         device: cpu or cuda[:N]
         precision: fp32, or bf16 autocast (on a CPU worth it only with amx_bf16 / avx512_bf16; also reports J&F vs
             fp32)
+        compare_fp32: with --precision bf16: also time fp32 on the same path (interleaved) and print bf16's speed-up
         accuracy_videos: with --precision bf16: synthetic validation videos segmented in fp32 and bf16 to compare J&F
             (0: off)
         threads: torch CPU threads (default: torch's)
@@ -461,7 +473,7 @@ def benchmark_command(
     results = benchmark_presets(
         presets, size, height, frames=frames, warmup=warmup, objects=objects, count_flops=flops,
         accuracy_videos=accuracy_videos, fast_paths=not reference, compare_reference=compare_reference,
-        compile=compile, **common,
+        compile=compile, compare_fp32=compare_fp32, **common,
     )  # fmt: skip
     print_results(results)
     return 0
@@ -472,10 +484,6 @@ def main(argv: list[str] | None = None) -> int:
     from s3.cli import main as s3_main
 
     return s3_main(["benchmark", *(sys.argv[1:] if argv is None else argv)])
-
-
-def _modules(fast_paths: bool) -> str:
-    return "" if fast_paths else " [reference modules]"
 
 
 def _modules(fast_paths: bool) -> str:
@@ -526,7 +534,7 @@ def print_results(results: list[BenchmarkResult]) -> None:
                 f"{100 * (r.pixel_agreement or 0):.2f}% of pixels agree; CPU bf16 flags: "
                 f"{', '.join(r.cpu_bf16_flags or []) or 'none'}"
             )
-    main = [r for r in results if r.fast_paths == results[0].fast_paths]
+    main = [r for r in results if (r.fast_paths, r.precision) == (results[0].fast_paths, results[0].precision)]
     if len(main) == 2:
         first, second = main
         ratio = first.ms_per_frame / second.ms_per_frame
@@ -536,11 +544,22 @@ def print_results(results: list[BenchmarkResult]) -> None:
             line += f", GFLOP ratio {first.gflops_per_frame / second.gflops_per_frame:.2f}x"
         print(line)
     for fast in (r for r in results if r.fast_paths):
-        for ref in (r for r in results if not r.fast_paths and r.preset == fast.preset):
+        for ref in (
+            r for r in results if not r.fast_paths and (r.preset, r.precision) == (fast.preset, fast.precision)
+        ):
             print(
                 f"time per frame {fast.preset} reference modules / inference forms: "
                 f"{ref.ms_per_frame / fast.ms_per_frame:.2f}x ({ref.ms_per_frame:.1f} vs {fast.ms_per_frame:.1f} "
                 f"ms/frame; median of frame pairs {paired_ratio(ref, fast):.2f}x)"
+            )
+    for low in (r for r in results if r.precision == "bf16"):
+        for full in (
+            r for r in results if r.precision == "fp32" and (r.preset, r.fast_paths) == (low.preset, low.fast_paths)
+        ):
+            print(
+                f"time per frame {low.preset}{' compiled' if low.compiled else ''} fp32 / bf16: "
+                f"{full.ms_per_frame / low.ms_per_frame:.2f}x ({full.ms_per_frame:.1f} vs {low.ms_per_frame:.1f} "
+                f"ms/frame; median of frame pairs {paired_ratio(full, low):.2f}x)"
             )
     for r in results:
         print(json.dumps(asdict(r)))

@@ -82,3 +82,20 @@ def test_benchmark_reports_bf16_accuracy(capsys: pytest.CaptureFixture[str]) -> 
     assert row["precision"] == "bf16" and row["accuracy_videos"] == 1
     assert row["jf_fp32"] is not None and row["jf_bf16"] is not None
     assert row["cpu_bf16_flags"] == cpu_bf16_flags()
+
+
+def test_benchmark_times_fp32_beside_bf16(capsys: pytest.CaptureFixture[str]) -> None:
+    """--compare-fp32: the same preset also in fp32, interleaved, and bf16's speed-up over it printed."""
+    argv = ["--preset", "cutie", "--compare", "cutie_dq", "--size", "tiny", "--height", "32", "--frames", "2"]
+    assert main([*argv, "--warmup", "0", "--precision", "bf16", "--accuracy-videos", "1", "--compare-fp32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [(r["preset"], r["precision"]) for r in rows] == [
+        ("cutie", "bf16"), ("cutie_dq", "bf16"), ("cutie", "fp32"), ("cutie_dq", "fp32")
+    ]  # fmt: skip
+    assert all(r["frames"] == 2 for r in rows)
+    assert [r["accuracy_videos"] for r in rows] == [1, 1, None, None]  # J&F agreement only for the bf16 timings
+    assert any(line.startswith("time per frame cutie / cutie_dq: ") for line in lines)  # the bf16 pair only
+    for preset in ("cutie", "cutie_dq"):
+        speedup = [line for line in lines if line.startswith(f"time per frame {preset} fp32 / bf16: ")]
+        assert len(speedup) == 1 and "median of frame pairs" in speedup[0]
