@@ -3,6 +3,7 @@
     s3 segment --video clip.mp4 --mask first.png --output out/ --checkpoint cutie-base-mega.pth
     s3 segment --video frames/ --mask 00040.png --frame 40 --output out/     # forward and backward
     s3 segment ... --reference          # run the reference modules (no inference fast paths), e.g. to compare
+    s3 segment ... --precision bf16 --compile   # fastest on a CPU with AMX / AVX-512-BF16 (or a GPU)
 
 Writes `<output>/masks/<frame>.png` (paletted, the input mask's palette, atomic) for every frame and
 `<output>/overlay.mp4` (H.264). Frames after the mask are propagated forward; when the mask is not on the
@@ -64,6 +65,8 @@ def segment_command(
     overlay: bool = True,
     device: str | None = None,
     reference: bool = False,
+    precision: Literal["fp32", "bf16"] = "fp32",
+    compile: bool = False,
 ) -> int:
     """Segment a video from a mask given on one frame (forward, and backward when the frame is not the first).
 
@@ -86,11 +89,15 @@ def segment_command(
         overlay: write overlay.mp4 (`--no_overlay` skips it)
         device: torch device (default: cuda if available, else cpu)
         reference: run the reference modules, without the inference fast paths (slower; for comparisons)
+        precision: fp32 (the official outputs), or bf16 autocast: on a CPU only worth it with amx_bf16 /
+            avx512_bf16 (a warning says so otherwise), masks may differ from fp32's at object borders
+        compile: compile the network's stages (torch.compile; the first frames pay the compilation, worth it for
+            videos of more than a few hundred frames)
     """
     args = argparse.Namespace(
         video=video, mask=mask, output=output, frame=frame, objects=objects, checkpoint=checkpoint, preset=preset,
         size=size, inference_preset=inference_preset, test_size=test_size, long_term=long_term, flip=flip,
-        max_frames=max_frames, no_overlay=not overlay, reference=reference,
+        max_frames=max_frames, no_overlay=not overlay, reference=reference, precision=precision, compile=compile,
         device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
     )  # fmt: skip
     return segment(args)
@@ -153,6 +160,11 @@ def segment(args: argparse.Namespace) -> int:
         overrides["flip_aug"] = True
     if args.long_term:
         overrides["use_long_term"] = True
+    precision = getattr(args, "precision", "fp32")
+    if precision not in ("fp32", "bf16"):
+        raise SegmentInputError(f"--precision: expected fp32 or bf16, got {precision!r}")
+    if precision == "bf16":
+        overrides.update(amp=True, amp_dtype="bfloat16")
     config = inference_config(args.inference_preset, **overrides)
     if args.checkpoint is None:
         console.print(
@@ -168,7 +180,7 @@ def segment(args: argparse.Namespace) -> int:
     except ValueError as error:  # the registry raises a plain ValueError
         raise SegmentInputError(f"--preset/--size: {error}") from error
     network = build_network(args.preset, args.size, weights=args.checkpoint).to(args.device)
-    predictor = VideoPredictor(network, config, fast_paths=not args.reference)
+    predictor = VideoPredictor(network, config, fast_paths=not args.reference, compile=getattr(args, "compile", False))
 
     output = ensure_output_dir(args.output, "--output")
     remove_stale_outputs(output)

@@ -94,3 +94,24 @@ def test_bad_input_is_one_clear_line(examples: Path, tmp_path: Path, capsys) -> 
         err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s3: error:")]
         assert len(err) == 1 and re.search(message, err[0]), (argv, err)
         assert not out.exists()  # nothing written
+
+
+def test_precision_and_compile_reach_the_predictor(examples: Path, tmp_path: Path, monkeypatch) -> None:
+    """`--precision bf16 --compile`: the predictor runs under bf16 autocast and is asked to compile; masks written."""
+    import s3.inference.segment as segment_module
+
+    built = []
+
+    class RecordingPredictor(segment_module.VideoPredictor):
+        def __init__(self, network, config, fast_paths=True, compile=False) -> None:  # noqa: ANN001
+            built.append((config.amp, config.amp_dtype, fast_paths, compile))
+            super().__init__(network, config, fast_paths=fast_paths)  # eager: the compiled path has its own tests
+
+    monkeypatch.setattr(segment_module, "VideoPredictor", RecordingPredictor)
+    out = tmp_path / "bf16"
+    argv = ["--video", str(examples / "images" / "bike"), "--mask", str(examples / "masks" / "bike" / "00000.png")]
+    assert main([*argv, "--output", str(out), "--no-overlay", "--precision", "bf16", "--compile", *FAST]) == 0
+    assert built == [(True, "bfloat16", True, True)]
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"0000{i}.png" for i in range(4)]
+    assert main([*argv, "--output", str(tmp_path / "fp32"), "--no-overlay", *FAST]) == 0
+    assert built[-1] == (False, "bfloat16", True, False)  # fp32 by default (amp off), eager by default
