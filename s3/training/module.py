@@ -107,7 +107,14 @@ class S3Module(pl.LightningModule):
         self.nonfinite_guard = NonFiniteGuard(max_bad_steps)
 
     def configure_callbacks(self) -> list[pl.Callback]:
-        """Built-in callbacks: the non-finite guard protects every run, whatever its config lists."""
+        """Built-in callbacks: the non-finite guard protects every run, whatever its config lists.
+
+        Lightning asks again at every `fit` / `validate` on the same trainer; once the guard is among the trainer's
+        callbacks nothing is returned, so it is not re-attached (Lightning would log that it "overrides" itself).
+        """
+        trainer = self._trainer
+        if trainer is not None and any(callback is self.nonfinite_guard for callback in trainer.callbacks):
+            return []
         return [self.nonfinite_guard]
 
     # ----------------------------------------------------------------------------------------------- training

@@ -103,3 +103,21 @@ def test_demo_config_optimizer_is_unchanged() -> None:
     assert [g["lr"] for g in optimizer.param_groups] == [5e-4] * 3  # backbone_lr_ratio 1.0
     assert [g["weight_decay"] for g in optimizer.param_groups] == [1e-3, 0.0, 1e-3]
     assert isinstance(scheduler, torch.optim.lr_scheduler.MultiStepLR) and dict(scheduler.milestones) == {320: 1}
+
+
+def test_nonfinite_guard_is_attached_once_per_trainer(caplog) -> None:  # noqa: ANN001
+    """fit then validate on one trainer (as `s3 demo` does): one guard, no "will override" line from Lightning."""
+    import logging
+
+    import lightning.pytorch as pl
+
+    module = S3Module(size="tiny")
+    assert module.configure_callbacks() == [module.nonfinite_guard]
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, max_steps=0)
+    with caplog.at_level(logging.INFO):
+        for _ in range(2):  # what each fit / validate call does with the module's callbacks
+            trainer.strategy.connect(module)
+            module.trainer = trainer
+            trainer._callback_connector._attach_model_callbacks()
+    assert [c for c in trainer.callbacks if c is module.nonfinite_guard] == [module.nonfinite_guard]
+    assert "will override" not in caplog.text
