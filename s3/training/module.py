@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,6 +28,7 @@ from s3.training.evaluation import (
     split_label,
     writer_benchmark,
 )
+from s3.training.legacy_checkpoint import is_legacy, migrated_arguments
 from s3.training.losses import LossComputer, LossConfig
 from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_optimizer
 from s3.training.unroll import unroll_clip
@@ -105,6 +107,18 @@ class S3Module(pl.LightningModule):
         self._predictors: dict[str, VideoPredictor] = {}
         self._writers: dict[int, Any] = {}
         self.nonfinite_guard = NonFiniteGuard(max_bad_steps)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> S3Module:  # type: ignore[override]
+        """Lightning's `load_from_checkpoint`, which also reads checkpoints written before the network and the
+        optimizer became injected arguments (`s3.training.legacy_checkpoint`): their network overrides, AdamW
+        settings and milestones are turned into today's arguments. Keyword arguments given here still win."""
+        if isinstance(checkpoint_path, str | os.PathLike):
+            saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False, mmap=True)
+            hyperparameters = saved.get("hyper_parameters", {}) if isinstance(saved, dict) else {}
+            if is_legacy(hyperparameters):
+                kwargs = {**migrated_arguments(hyperparameters), **kwargs}
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def configure_callbacks(self) -> list[pl.Callback]:
         """Built-in callbacks: the non-finite guard protects every run, whatever its config lists.
