@@ -28,12 +28,9 @@ WEIGHT_FILE_OVERRIDES = ("pixel_encoder_weights", "mask_encoder_weights")
 def is_legacy(hyperparameters: Mapping[str, Any]) -> bool:
     """Whether `hyperparameters` were saved by the old `S3Module` signature."""
     network = hyperparameters.get("network")
-    return (
-        any(key in hyperparameters for key in LEGACY_KEYS)
-        or isinstance(network, Mapping)
-        and ("class_path" not in network)
-        or is_dataclass(network)
-    )
+    if any(key in hyperparameters for key in LEGACY_KEYS) or is_dataclass(network):
+        return True
+    return isinstance(network, Mapping) and "class_path" not in network  # the CLI records a class_path tree
 
 
 def migrated_arguments(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:

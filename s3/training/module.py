@@ -17,6 +17,7 @@ from s3.metrics.vos_metric import VOSMetric
 from s3.model.factory import build_network, load_pretrained
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_components
+from s3.run.checkpoints import read_checkpoint_metadata
 from s3.run.errors import RunConfigError
 from s3.run.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
@@ -113,9 +114,8 @@ class S3Module(pl.LightningModule):
         """Lightning's `load_from_checkpoint`, which also reads checkpoints written before the network and the
         optimizer became injected arguments (`s3.training.legacy_checkpoint`): their network overrides, AdamW
         settings and milestones are turned into today's arguments. Keyword arguments given here still win."""
-        if isinstance(checkpoint_path, str | os.PathLike):
-            saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False, mmap=True)
-            hyperparameters = saved.get("hyper_parameters", {}) if isinstance(saved, dict) else {}
+        if isinstance(checkpoint_path, str | os.PathLike) and os.path.isfile(checkpoint_path):  # URLs, streams: as is
+            hyperparameters = read_checkpoint_metadata(checkpoint_path)["hyper_parameters"]
             if is_legacy(hyperparameters):
                 kwargs = {**migrated_arguments(hyperparameters), **kwargs}
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
