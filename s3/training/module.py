@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -29,7 +31,7 @@ from s3.training.evaluation import (
     split_label,
     writer_benchmark,
 )
-from s3.training.legacy_checkpoint import is_legacy, migrated_arguments
+from s3.training.legacy_checkpoint import is_legacy, migrated_hyperparameters
 from s3.training.losses import LossComputer, LossConfig
 from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_optimizer
 from s3.training.unroll import unroll_clip
@@ -113,12 +115,23 @@ class S3Module(pl.LightningModule):
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> S3Module:  # type: ignore[override]
         """Lightning's `load_from_checkpoint`, which also reads checkpoints written before the network and the
         optimizer became injected arguments (`s3.training.legacy_checkpoint`): their network overrides, AdamW
-        settings and milestones are turned into today's arguments. Keyword arguments given here still win."""
+        settings and milestones become today's `class_path` / `init_args` trees, built by Lightning as for a
+        checkpoint of `s3 fit`. Keyword arguments given here still win.
+
+        The loaded module keeps the checkpoint's description of what was built (`recorded_hyperparameters`):
+        objects built from a tree would otherwise be recorded as None, and a checkpoint saved after this one
+        (`trainer.save_checkpoint`, a fit that goes on from here) would reload a default network.
+        """
+        recorded: dict[str, Any] = {}
+        migrated: dict[str, Any] = {}
         if isinstance(checkpoint_path, str | os.PathLike) and os.path.isfile(checkpoint_path):  # URLs, streams: as is
-            hyperparameters = read_checkpoint_metadata(checkpoint_path)["hyper_parameters"]
-            if is_legacy(hyperparameters):
-                kwargs = {**migrated_arguments(hyperparameters), **kwargs}
-        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+            recorded = read_checkpoint_metadata(checkpoint_path)["hyper_parameters"]
+            if is_legacy(recorded):
+                recorded = migrated = migrated_hyperparameters(recorded)
+        # A copy: jsonargparse turns nested dicts of what it parses into Namespaces in place.
+        module = super().load_from_checkpoint(checkpoint_path, *args, **{**copy.deepcopy(migrated), **kwargs})
+        module.hparams.update(recorded_hyperparameters(recorded, module.hparams, given=kwargs))
+        return module
 
     def configure_callbacks(self) -> list[pl.Callback]:
         """Built-in callbacks: the non-finite guard protects every run, whatever its config lists.
@@ -285,6 +298,23 @@ class S3Module(pl.LightningModule):
 
 # Trainer precisions that keep the optimizer's own eps.
 FULL_PRECISIONS = ("32-true", "32", "64-true")
+
+
+def recorded_hyperparameters(
+    recorded: Mapping[str, Any], hyperparameters: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The hyper-parameters a module loaded from a checkpoint takes back from it (`recorded`, today's form).
+
+    Lightning's instantiator builds the module from the checkpoint's trees, and `__init__` then records the built
+    network as None and the optimizer as a callable that a weights-only load refuses. The checkpoint's trees (and
+    its `_instantiator`) describe the same objects and reload them: they are kept, except for the arguments given
+    to `load_from_checkpoint` (the module's own record of those stays) and keys the module does not take.
+    """
+    return {
+        key: value
+        for key, value in recorded.items()
+        if key not in given and (key in hyperparameters or key == "_instantiator")
+    }
 
 
 def metric_key(key: str) -> str:
