@@ -9,7 +9,8 @@ Two resizes live here and are not interchangeable:
   Cutie/S3 data reader does before the network sees a frame — torchvision's `Resize(size, BILINEAR,
   antialias=True)` on the [0, 1] image and PIL `NEAREST` on the given masks, only when the shorter side exceeds
   the test size (never upsampled); predictions go back to the original size by bilinear interpolation of the
-  probabilities, then argmax (`resize_probabilities`).
+  probabilities, then argmax (`resize_probabilities`). Multi-scale TTA (`s3.inference.tta`) applies the same
+  resize at each of its sizes (`scaled_size`), up-scaling included.
 """
 
 from __future__ import annotations
@@ -51,12 +52,6 @@ def internal_size(height: int, width: int, max_size: int) -> tuple[int, int] | N
     if max_size <= 0 or shorter <= max_size:
         return None
     return int(height / shorter * max_size), int(width / shorter * max_size)
-
-
-def shorter_side_size(height: int, width: int, side: int) -> tuple[int, int]:
-    """Size whose shorter side equals `side`, keeping the aspect ratio (up- or down-scaling)."""
-    shorter = min(height, width)
-    return int(height / shorter * side), int(width / shorter * side)
 
 
 def reader_resize_size(height: int, width: int, size: int | None) -> tuple[int, int] | None:
