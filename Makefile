@@ -48,5 +48,8 @@ figure: install ## regenerate docs/feature_maps_example.png (README "Looking ins
 gpu-check: install ## on a GPU machine: the gpu-marked tests + FPS / memory / training it/s table (<= 8 min, H100)
 	OMP_NUM_THREADS=$$(nproc) $(PY) tests/gpu_check.py
 
+gpu-wheels: install ## .whl/: the wheels a lent GPU machine lacks (then: bash tests/gpu/run_on_device.sh there)
+	bash tests/gpu/fetch_device_wheels.sh
+
 clean: ## remove generated data, logs and outputs (keeps .venv)
 	rm -rf data outputs lightning_logs wandb .pytest_cache .ruff_cache

@@ -26,9 +26,14 @@ def manifests_dir(fixtures_dir: Path) -> Path:
     return fixtures_dir / "manifests"
 
 
+# Runs the `gpu`-marked tests' bodies on another device (e.g. `cpu`): how they are exercised where no GPU is lent.
+GPU_TESTS_DEVICE_VARIABLE = "S3_GPU_TESTS_DEVICE"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`gpu`-marked tests are skipped, with the reason, where CUDA is not available (`make gpu-check` runs them)."""
-    if torch.cuda.is_available():
+    """`gpu`-marked tests are skipped, with the reason, where CUDA is not available (`make gpu-check` runs them),
+    unless S3_GPU_TESTS_DEVICE names the device to run them on instead."""
+    if torch.cuda.is_available() or os.environ.get(GPU_TESTS_DEVICE_VARIABLE):
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (run `make gpu-check` on a GPU machine)")
     for item in items:

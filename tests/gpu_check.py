@@ -8,6 +8,11 @@ memory; then training iterations/s of the paper batch (16 clips of 8 frames, 480
 presets under bf16-mixed, fed by the data loader from the synthetic set rendered at 480p (as many workers as cores).
 On a machine without CUDA it says so in one line and exits 0.
 
+Each row is printed as soon as it is measured (a run cut short still shows what it got), and a row whose
+measurement fails says so in the table instead of ending the check; the exit status is then 1. `--out FILE` also
+writes the table there. On the workplace's lent GPU machines (no package index) run it through
+`tests/gpu/run_on_device.sh` (see that script).
+
 `--smoke` runs the same code (eager only) on the CPU with the tiny networks and small sizes: how it was exercised
 before any GPU was lent to the project; the CUDA numbers themselves are unmeasured so far.
 """
@@ -20,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,35 +55,53 @@ def run_gpu_tests() -> int:
     return subprocess.call(command, cwd=REPO)
 
 
-def inference_rows(
+def inference_measurements(
     device: str, network_size: str, size: int, frames: int, warmup: int, compiled: bool = True
-) -> list[Row]:
-    """Eager fp32 and bf16, then (with `compiled`) the compiled bf16 path with its cold start, per preset."""
+) -> list[tuple[Row, Callable[[], Row]]]:
+    """Eager fp32 and bf16, then (with `compiled`) the compiled bf16 path with its cold start, per preset: each as
+    (the row's labels, the call that measures it)."""
     from s3.benchmark import benchmark_predictor
 
+    def measure(preset: str, precision: str, compile_network: bool, what: str) -> Row:
+        result = benchmark_predictor(
+            preset,
+            network_size,
+            size,
+            frames=frames,
+            warmup=warmup,
+            device=device,
+            precision=precision,
+            compile=compile_network,
+        )
+        speed = f"{result.fps:.1f} FPS ({result.ms_per_frame:.1f} ms/frame, {result.width}x{result.height})"
+        if compile_network and result.cold_start_s is not None:
+            speed += f"; cold start {result.cold_start_s:.0f} s"
+        return Row(what, preset, precision, speed, result.peak_memory_mib)
+
     modes = [("fp32", False), ("bf16", False)] + ([("bf16", True)] if compiled else [])
-    rows = []
+    measurements = []
     for preset in ("cutie", "s3"):
         for precision, compile_network in modes:
-            result = benchmark_predictor(
-                preset,
-                network_size,
-                size,
-                frames=frames,
-                warmup=warmup,
-                device=device,
-                precision=precision,
-                compile=compile_network,
-            )
-            speed = f"{result.fps:.1f} FPS ({result.ms_per_frame:.1f} ms/frame, {result.width}x{result.height})"
-            if compile_network and result.cold_start_s is not None:
-                speed += f"; cold start {result.cold_start_s:.0f} s"
             what = "inference, compiled" if compile_network else "inference, eager"
-            rows.append(Row(what, preset, precision, speed, result.peak_memory_mib))
-            del result
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-    return rows
+            label = Row(what, preset, precision, "", None)
+            measurements.append((label, lambda p=preset, q=precision, c=compile_network, w=what: measure(p, q, c, w)))
+    return measurements
+
+
+def measured(label: Row, measure: Callable[[], Row], device: str) -> tuple[Row, bool]:
+    """The row `measure` returns, or `label` saying how the measurement failed (traceback on stderr)."""
+    try:
+        row, ok = measure(), True
+    except Exception as error:  # noqa: BLE001 - one failed measurement must not cost the rest of the table
+        traceback.print_exc()
+        message = (str(error).strip().splitlines() or [""])[0][:160]
+        row, ok = (
+            Row(label.what, label.preset, label.precision, f"FAILED: {type(error).__name__}: {message}", None),
+            False,
+        )
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return row, ok
 
 
 class StepTimer:
@@ -166,15 +191,16 @@ def training_row(
     return Row("training, bf16-mixed", preset, "bf16-mixed", speed, peak)
 
 
-def print_table(rows: list[Row], device_name: str) -> None:
+def format_table(rows: list[Row], device_name: str) -> str:
     header = ["what", "preset", "precision", "speed", "peak MiB"]
     table = [header, *[row.cells() for row in rows]]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    print(f"\nGPU check on {device_name} (torch {torch.__version__})")
+    lines = [f"GPU check on {device_name} (torch {torch.__version__})"]
     for index, line in enumerate(table):
-        print("| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |")
+        lines.append("| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |")
         if index == 0:
-            print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+            lines.append("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,28 +211,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tests", action="store_true", help="only the table")
     parser.add_argument("--no-compile", action="store_true", help="leave out the compiled inference rows")
     parser.add_argument("--smoke", action="store_true", help="the same code on the CPU, tiny networks, small sizes")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
     if not args.smoke and not torch.cuda.is_available():
         print("gpu-check: no CUDA device on this machine; nothing to check (the gpu tests skip here).")
         return 0
     device = "cpu" if args.smoke else "cuda"
-    status = 0 if args.skip_tests or args.smoke else run_gpu_tests()
+    device_name = "CPU (smoke)" if args.smoke else torch.cuda.get_device_name()
+    tests_status = 0 if args.skip_tests or args.smoke else run_gpu_tests()
     network_size, size, crop, frames = ("tiny", 64, 64, 3) if args.smoke else ("base", 480, 480, 8)
     frames_timed, warmup = (2, 1) if args.smoke else (args.frames, 10)
-    rows = inference_rows(
-        device, network_size, size, frames_timed, warmup, compiled=not (args.smoke or args.no_compile)
-    )
+    steps = 3 if args.smoke else args.train_steps
+    per_step = 8 if args.smoke else args.per_step
+    rows: list[Row] = []
+    failed = 0
     with tempfile.TemporaryDirectory(prefix="s3-gpu-check-") as scratch:
+        measurements = inference_measurements(
+            device, network_size, size, frames_timed, warmup, compiled=not (args.smoke or args.no_compile)
+        )
         for preset in ("cutie", "s3"):
-            steps = 3 if args.smoke else args.train_steps
-            per_step = 8 if args.smoke else args.per_step
-            rows.append(
-                training_row(preset, device, network_size, crop, frames, steps, per_step, Path(scratch) / preset)
+            label = Row("training, bf16-mixed", preset, "bf16-mixed", "", None)
+            root = Path(scratch) / preset
+            measurements.append(
+                (
+                    label,
+                    lambda p=preset, r=root: training_row(p, device, network_size, crop, frames, steps, per_step, r),
+                )
             )
-    print_table(rows, "CPU (smoke)" if args.smoke else torch.cuda.get_device_name())
-    if status:
-        print(f"gpu-check: the gpu tests FAILED (pytest exit {status}); see above")
-    return status
+        for label, measure in measurements:
+            row, ok = measured(label, measure, device)
+            failed += not ok
+            rows.append(row)
+            print("gpu-check row: " + " | ".join(row.cells()), flush=True)
+    table = format_table(rows, device_name)
+    print("\n" + table, end="", flush=True)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table)
+    if tests_status:
+        print(f"gpu-check: the gpu tests FAILED (pytest exit {tests_status}); see above")
+    if failed:
+        print(f"gpu-check: {failed} measurement(s) FAILED; their tracebacks are above")
+    return 1 if tests_status or failed else 0
 
 
 if __name__ == "__main__":

@@ -120,9 +120,11 @@ def compile_network(network: nn.Module, options: CompileOptions | None = None) -
     for stage in options.stages:
         dynamic = COMPILED_STAGES[stage]
         bound = getattr(view, stage)
-        compiled = torch.compile(bound, dynamic=dynamic, **_backend_settings(device, options, dynamic))
+        settings = _backend_settings(device, options, dynamic)
+        compiled = torch.compile(bound, dynamic=dynamic, **settings)
         freezing = options.freezing and device.type == "cpu"
-        view.__dict__[stage] = _stage_call(compiled, stage, view.__dict__["compile_times"], freezing)
+        cuda_graphs = settings.get("mode") == "reduce-overhead"
+        view.__dict__[stage] = _stage_call(compiled, stage, view.__dict__["compile_times"], freezing, cuda_graphs)
     return view
 
 
@@ -152,9 +154,15 @@ def _backend_settings(device: torch.device, options: CompileOptions, dynamic: bo
     return {"options": {"freezing": options.freezing}}  # see `_stage_call`: also switched on around each call
 
 
-def _stage_call(compiled: Callable[..., Any], stage: str, times: CompileTimes, freezing: bool) -> Callable[..., Any]:
+def _stage_call(
+    compiled: Callable[..., Any], stage: str, times: CompileTimes, freezing: bool, cuda_graphs: bool = False
+) -> Callable[..., Any]:
     """Wraps a compiled stage: calls which (re)compiled add their wall time to `times`, and with `freezing` every
     call runs with inductor's freezing switched on.
+
+    With `cuda_graphs` every call starts a new CUDA-graph step and its tensor outputs are cloned: a graph's outputs
+    live in buffers that its next replay overwrites, while the predictor keeps them across frames (keys in the
+    memory, the sensory state fed back into the next frame's `segment`). The copies cost a few MiB per frame.
 
     Freezing must be on while dynamo traces, not only while inductor compiles (`torch.compile(options=...)`): only
     then does dynamo turn the parameters into graph constants *and* guard on their identity, so that a view of
@@ -166,8 +174,12 @@ def _stage_call(compiled: Callable[..., Any], stage: str, times: CompileTimes, f
     def call(*args: Any, **kwargs: Any) -> Any:
         before = stats["unique_graphs"]
         start = time.perf_counter()
+        if cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch._inductor.config.patch(freezing=freezing):
             result = compiled(*args, **kwargs)
+        if cuda_graphs:
+            result = torch.utils._pytree.tree_map_only(torch.Tensor, torch.Tensor.clone, result)
         if stats["unique_graphs"] != before:
             times.seconds[stage] = times.seconds.get(stage, 0.0) + time.perf_counter() - start
         return result

@@ -1,7 +1,8 @@
 """Checks that need a CUDA device (`make gpu-check`; skipped without one by tests/conftest.py).
 
 Untested on a GPU so far: no GPU was lent to this project when they were written. The thresholds are a few times
-what the same bodies measure on a CPU under bf16 autocast (tests/gpu/agreement.py).
+what the same bodies measure on a CPU under bf16 autocast (tests/gpu/agreement.py). `S3_GPU_TESTS_DEVICE=cpu
+pytest -m gpu tests/gpu` runs the same bodies on the CPU (the device under test then stands where CUDA would).
 """
 
 from __future__ import annotations
@@ -10,28 +11,28 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, deformable_sample
 from tests.gpu.agreement import predictor_agreement, training_agreement
+from tests.run.run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args, write_run_config
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("preset", ["cutie", "s3"])
-def test_predictor_step_bf16_agrees_with_fp32(preset: str) -> None:
+def test_predictor_step_bf16_agrees_with_fp32(preset: str, gpu_device: str) -> None:
     # random weights put many pixels near a tie, so the argmax is not compared; the probabilities are
-    agreement = predictor_agreement(preset, "cuda")
+    agreement = predictor_agreement(preset, gpu_device)
     assert agreement["max"] < 0.05 and agreement["mean"] < 0.01, agreement
 
 
 @pytest.mark.parametrize("preset", ["cutie", "s3"])
-def test_training_step_bf16_agrees_with_fp32(preset: str) -> None:
-    agreement = training_agreement(preset, "cuda")
+def test_training_step_bf16_agrees_with_fp32(preset: str, gpu_device: str) -> None:
+    agreement = training_agreement(preset, gpu_device)
     assert agreement["relative_loss"] < 0.08 and agreement["cosine"] > 0.98, agreement
 
 
-def test_deformable_attention_on_cuda_matches_the_cpu_reference() -> None:
+def test_deformable_attention_on_cuda_matches_the_cpu_reference(gpu_device: str) -> None:
     torch.manual_seed(0)
     spatial_shapes = [(12, 20), (6, 10), (3, 5)]
     tokens = sum(h * w for h, w in spatial_shapes)
@@ -45,8 +46,8 @@ def test_deformable_attention_on_cuda_matches_the_cpu_reference() -> None:
     cpu_grads = [p.grad.clone() for p in attention.parameters()]
     attention.zero_grad(set_to_none=True)
 
-    cuda = attention.cuda()
-    actual = cuda(query.cuda(), reference.cuda(), value.cuda(), spatial_shapes)
+    cuda = attention.to(gpu_device)
+    actual = cuda(query.to(gpu_device), reference.to(gpu_device), value.to(gpu_device), spatial_shapes)
     torch.testing.assert_close(actual.cpu(), expected, atol=1e-4, rtol=1e-4)
     actual.square().sum().backward()
     for cpu_grad, parameter in zip(cpu_grads, cuda.parameters(), strict=True):
@@ -58,45 +59,19 @@ def test_deformable_attention_on_cuda_matches_the_cpu_reference() -> None:
     weights = torch.rand(1, 30, 4, 3, 4).softmax(-1)
     with torch.inference_mode():
         on_cpu = deformable_sample(values, spatial_shapes, locations, weights)
-        on_cuda = deformable_sample(values.cuda(), spatial_shapes, locations.cuda(), weights.cuda())
+        on_cuda = deformable_sample(
+            values.to(gpu_device), spatial_shapes, locations.to(gpu_device), weights.to(gpu_device)
+        )
     torch.testing.assert_close(on_cuda.cpu(), on_cpu, atol=1e-5, rtol=1e-5)
 
 
-def run_config(tmp_path: Path) -> str:
-    """CSV logging every step and a checkpoint (`last.ckpt`) every 2 steps under <tmp>/zero2."""
-    config = {
-        "trainer": {
-            "log_every_n_steps": 1,
-            "check_val_every_n_epoch": None,
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": str(tmp_path / "zero2"), "name": "csv", "flush_logs_every_n_steps": 1},
-            },
-            "callbacks": [
-                {
-                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                    "init_args": {
-                        "dirpath": str(tmp_path / "zero2" / "checkpoints"),
-                        "every_n_train_steps": 2,
-                        "save_top_k": 0,
-                        "save_last": True,
-                    },
-                }
-            ],
-        }
-    }
-    path = tmp_path / "zero2.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
-
-
-def test_deepspeed_zero2_bf16_resumes_on_the_gpu(tmp_path: Path) -> None:
-    from tests.ops.run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
-
+def test_deepspeed_zero2_bf16_resumes_on_the_gpu(tmp_path: Path, gpu_device: str) -> None:
     deepspeed = str(REPO / "configs" / "strategy" / "deepspeed_stage2.yaml")
+    run_config = write_run_config(tmp_path, "zero2", {"every_n_train_steps": 2, "save_top_k": 0, "save_last": True})
+    accelerator = "gpu" if gpu_device.startswith("cuda") else gpu_device
     common = [
-        *tiny_args(tmp_path), "--config", deepspeed, "--config", run_config(tmp_path),
-        "--trainer.accelerator=gpu", "--trainer.devices=1", "--trainer.val_check_interval=1000",
+        *tiny_args(tmp_path), "--config", deepspeed, "--config", run_config,
+        f"--trainer.accelerator={accelerator}", "--trainer.devices=1", "--trainer.val_check_interval=1000",
     ]  # fmt: skip
     first = run_cli(tmp_path, "fit", *common, "--trainer.max_steps=2", timeout=420)
     assert first.returncode == 0, first.stderr[-4000:]

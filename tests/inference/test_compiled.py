@@ -88,3 +88,33 @@ def test_benchmark_reports_the_cold_start_beside_the_frame_time(capsys) -> None:
     # > 0 also when the test above already compiled these shapes for an equal network: the frozen weights are
     # guarded by identity, so a new network never reuses another one's compiled constants
     assert cold >= compiling > 0
+
+
+def test_cuda_graph_stages_start_a_step_and_hand_out_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a CUDA-graph replay overwrites its output buffers, yet the predictor keeps keys and sensory across frames:
+    # every call must begin a new graph step and return tensors that no later replay can touch
+    from s3.inference import compiled as compiled_module
+
+    assert compiled_module._backend_settings(torch.device("cuda"), CompileOptions(), False) == {
+        "mode": "reduce-overhead"
+    }
+    assert compiled_module._backend_settings(torch.device("cuda"), CompileOptions(), None) == {}  # growing shapes
+    steps = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    buffers = ([torch.ones(2, 3), torch.zeros(4)], torch.full((1,), 7.0), None)
+
+    def graph_replay(scale: float) -> tuple:  # stands in for a compiled stage: always the same output buffers
+        buffers[0][0].mul_(scale)
+        return buffers
+
+    times = compiled_module.CompileTimes()
+    stage = compiled_module._stage_call(graph_replay, "segment", times, freezing=False, cuda_graphs=True)
+    (features, logits, nothing) = stage(2.0)
+    assert len(steps) == 1 and nothing is None
+    assert features[0].data_ptr() != buffers[0][0].data_ptr() and logits.data_ptr() != buffers[1].data_ptr()
+    stage(5.0)  # the next replay overwrites the buffers, not what the first call returned
+    assert len(steps) == 2
+    assert torch.equal(features[0], torch.full((2, 3), 2.0)) and torch.equal(logits, torch.full((1,), 7.0))
+
+    plain = compiled_module._stage_call(graph_replay, "segment", times, freezing=False)
+    assert plain(1.0) is buffers and len(steps) == 2  # CPU / no CUDA graphs: outputs as they come, no step marks

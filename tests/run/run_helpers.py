@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 WIRED_CLI = Path(__file__).resolve().parent / "wired_cli.py"
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -67,3 +69,26 @@ def read_metrics(csv_path: Path) -> list[dict[str, str]]:
 
 def metric_by_step(rows: list[dict[str, str]], name: str) -> dict[int, float]:
     return {int(row["step"]): float(row[name]) for row in rows if row.get(name) not in (None, "")}
+
+
+def write_run_config(tmp_path: Path, name: str, checkpoint: dict) -> str:
+    """CSV logging every step and one checkpoint callback writing to <tmp>/<name>/checkpoints."""
+    config = {
+        "trainer": {
+            "log_every_n_steps": 1,
+            "check_val_every_n_epoch": None,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": str(tmp_path / name), "name": "csv", "flush_logs_every_n_steps": 1},
+            },
+            "callbacks": [
+                {
+                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "init_args": {"dirpath": str(tmp_path / name / "checkpoints"), **checkpoint},
+                }
+            ],
+        }
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)

@@ -6,37 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args
+from run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args, write_run_config
 
 from s3.model import build_network
 from s3.run.export import main as export_main
 
 DDP = str(REPO / "configs" / "strategy" / "ddp.yaml")
 DEEPSPEED = str(REPO / "configs" / "strategy" / "deepspeed_stage2.yaml")
-
-
-def write_run_config(tmp_path: Path, name: str, checkpoint: dict) -> str:
-    """CSV logging every step and one checkpoint callback writing to <tmp>/<name>/checkpoints."""
-    config = {
-        "trainer": {
-            "log_every_n_steps": 1,
-            "check_val_every_n_epoch": None,
-            "logger": {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": str(tmp_path / name), "name": "csv", "flush_logs_every_n_steps": 1},
-            },
-            "callbacks": [
-                {
-                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                    "init_args": {"dirpath": str(tmp_path / name / "checkpoints"), **checkpoint},
-                }
-            ],
-        }
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return str(path)
 
 
 def validation_scores(tmp_path: Path, name: str) -> dict[str, float]:
