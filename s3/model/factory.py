@@ -67,9 +67,13 @@ def build_network(
         overrides: any `VOSNetwork` argument, else any argument of the preset's pixel encoder (e.g.
             `num_extra_extractors`, `drop_path_rate`, `freeze_vit`, `arch`); `pixel_encoder_arch` /
             `pixel_encoder_weights` name the ResNet's `arch` / `weights`.
+
+    The network carries `preset`, `size`, `components` and `config`: the `class_path` / `init_args` tree it was
+    built from, which `S3Module` records in its checkpoints (as `s3 fit` does) so that they reload this network.
     """
     config = network_config(preset, size, components=components, transformer=transformer)
     set_network_arguments(config, preset, **overrides)
     network = instantiate_network(config)
     network.preset, network.components, network.size = preset, network_components(network), size
+    network.config = config  # s3.training.python_arguments.NETWORK_CONFIG_ATTRIBUTE
     return load_pretrained(network, weights=weights, vit_weights=vit_weights, strict=strict)

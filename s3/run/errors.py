@@ -15,3 +15,8 @@ class CheckpointMismatchError(RunConfigError):
 
 class CheckpointNotFoundError(RunConfigError, FileNotFoundError):
     """A `--ckpt_path` that does not exist."""
+
+
+class NetworkNotRecordedError(RunConfigError):
+    """A checkpoint whose network was given to `S3Module` as an object it could not describe (not built by
+    `build_network`): reloading it needs the same network again (`network=`)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from s3.data.batch import ClipBatch, VideoSample
 from s3.data.eval_dataset import resize_to_test_size
@@ -20,7 +20,7 @@ from s3.model.factory import build_network, load_pretrained
 from s3.model.network import VOSNetwork
 from s3.model.network_config import network_components
 from s3.run.checkpoints import read_checkpoint_metadata
-from s3.run.errors import RunConfigError
+from s3.run.errors import NetworkNotRecordedError, RunConfigError
 from s3.run.nonfinite import NonFiniteGuard
 from s3.training.evaluation import (
     EvaluationOptions,
@@ -34,6 +34,7 @@ from s3.training.evaluation import (
 from s3.training.legacy_checkpoint import is_legacy, migrated_hyperparameters
 from s3.training.losses import LossComputer, LossConfig
 from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_optimizer
+from s3.training.python_arguments import UNRECORDED_NETWORK, python_hyperparameters
 from s3.training.unroll import unroll_clip
 
 
@@ -48,7 +49,9 @@ class S3Module(pl.LightningModule):
             `preset`.
         network: the network, built by the CLI from its `class_path` / `init_args` tree (`--print_config` shows
             every argument; `--model.network.init_args.pixel_encoder.init_args.num_extra_extractors 0` sets one).
-            None: `build_network(preset, size)`.
+            None: `build_network(preset, size)`. From Python, a network of `build_network(...)` is recorded by the
+            tree it was built from, so its checkpoints reload it; one built otherwise is not, and loading its
+            checkpoint asks for it (`load_from_checkpoint(path, network=...)`).
         weights: optional weights to start from (official Cutie/S3 file, Lightning checkpoint or export).
         vit_weights: Depth-Anything V1 or DINOv2 ViT-B/14 weights for the ViT presets.
         num_ref_frames: memory frames per prediction during training (3).
@@ -57,7 +60,8 @@ class S3Module(pl.LightningModule):
         sensory_aux_weight / query_aux_weight: aux loss weights (0.01 each).
         optimizer: the optimizer class and its arguments (`class_path: torch.optim.AdamW`, `init_args: {lr,
             weight_decay}`); None: AdamW with lr 1e-4 and weight decay 1e-3. It receives three parameter groups
-            (see `s3.training.optim.parameter_groups`).
+            (see `s3.training.optim.parameter_groups`). From Python: `functools.partial(torch.optim.AdamW, lr=...)`
+            (recorded in checkpoints as the tree).
         lr_scheduler: the schedule, stepped once per optimizer step (e.g. `torch.optim.lr_scheduler.MultiStepLR`
             with `milestones` in steps); None: constant lr.
         backbone_lr_ratio: lr multiplier for parameters under `pixel_encoder.` (0.1).
@@ -93,9 +97,8 @@ class S3Module(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if isinstance(self.hparams.get("network"), nn.Module):
-            # Given as an object from Python (the CLI records its config tree instead): not a hyper-parameter.
-            self.hparams["network"] = None
+        # Objects given from Python are recorded as the CLI records its config (`s3.training.python_arguments`).
+        self.hparams.update(python_hyperparameters(self.hparams))
         if network is None:
             network = build_network(preset, size)
         network.preset, network.components, network.size = preset, network_components(network), size
@@ -121,6 +124,10 @@ class S3Module(pl.LightningModule):
         The loaded module keeps the checkpoint's description of what was built (`recorded_hyperparameters`):
         objects built from a tree would otherwise be recorded as None, and a checkpoint saved after this one
         (`trainer.save_checkpoint`, a fit that goes on from here) would reload a default network.
+
+        A checkpoint that does not record its network (given to `__init__` as an object it could not describe,
+        `s3.training.python_arguments`) raises `NetworkNotRecordedError` unless `network=` is given, rather than
+        building the default network in its place.
         """
         recorded: dict[str, Any] = {}
         migrated: dict[str, Any] = {}
@@ -128,9 +135,21 @@ class S3Module(pl.LightningModule):
             recorded = read_checkpoint_metadata(checkpoint_path)["hyper_parameters"]
             if is_legacy(recorded):
                 recorded = migrated = migrated_hyperparameters(recorded)
-        # A copy: jsonargparse turns nested dicts of what it parses into Namespaces in place.
-        module = super().load_from_checkpoint(checkpoint_path, *args, **{**copy.deepcopy(migrated), **kwargs})
-        module.hparams.update(recorded_hyperparameters(recorded, module.hparams, given=kwargs))
+        needs_network = "network" in recorded and recorded["network"] is None and kwargs.get("network") is None
+        if needs_network and UNRECORDED_NETWORK in recorded:
+            raise NetworkNotRecordedError(unrecorded_network_message(checkpoint_path, recorded))
+        try:
+            # A copy: jsonargparse turns nested dicts of what it parses into Namespaces in place.
+            module = super().load_from_checkpoint(checkpoint_path, *args, **{**copy.deepcopy(migrated), **kwargs})
+        except RuntimeError as error:
+            # Saved before networks given from Python were recorded: the default network does not fit its weights.
+            if needs_network and str(error).startswith("Error(s) in loading state_dict"):
+                raise NetworkNotRecordedError(unrecorded_network_message(checkpoint_path, recorded)) from None
+            raise
+        taken = recorded_hyperparameters(recorded, module.hparams, given=kwargs)
+        module.hparams.update(taken)
+        if "network" in taken and UNRECORDED_NETWORK not in recorded:  # a network built from the recorded tree
+            module.hparams.pop(UNRECORDED_NETWORK, None)
         return module
 
     def configure_callbacks(self) -> list[pl.Callback]:
@@ -315,6 +334,21 @@ def recorded_hyperparameters(
         for key, value in recorded.items()
         if key not in given and (key in hyperparameters or key == "_instantiator")
     }
+
+
+def unrecorded_network_message(checkpoint_path: Any, recorded: Mapping[str, Any]) -> str:
+    """The one line for a checkpoint that does not record its network (given to `S3Module` as an object): marked
+    so (`UNRECORDED_NETWORK`), or saved before such networks were marked and not fitting the default network."""
+    given = recorded.get(UNRECORDED_NETWORK)
+    if given:
+        why = f"{given} given to S3Module as an object, not built by build_network"
+    else:
+        preset, size = recorded.get("preset", "cutie"), recorded.get("size", "base")
+        why = f"its weights do not fit build_network({preset!r}, {size!r})"
+    return (
+        f"{checkpoint_path}: the checkpoint does not record its network ({why}); "
+        "pass the network it trained: S3Module.load_from_checkpoint(path, network=...)"
+    )
 
 
 def metric_key(key: str) -> str:
