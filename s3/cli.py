@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser, Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -86,6 +87,10 @@ TOOL_COMMANDS: dict[str, Tool | dict[str, Tool]] = {
 USER_PATH_ERRORS = (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError, FileNotFoundError)
 
 
+class TrainerSettingsError(S3Error, ValueError):
+    """Lightning's `Trainer` refused the `trainer:` settings (accelerator, devices, strategy, precision, ...)."""
+
+
 class S3CLI(PresetArgumentsHook, RunCLIHooks, LightningCLI):
     """LightningCLI with S3's defaults: the S3Module, any LightningDataModule from the config, `--model.preset` /
     `--model.size` as named network configs (`s3.run.preset_args`) and the run hooks of `s3.run.run_config`
@@ -111,6 +116,16 @@ class S3CLI(PresetArgumentsHook, RunCLIHooks, LightningCLI):
             run=run,
             **kwargs,
         )
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        """Lightning's, with the Trainer's refusal of its settings as one line: its constructor checks the
+        settings against each other and the machine (`devices` on the CPU, `fsdp` without a GPU, a GPU
+        accelerator where none exists) and raises ValueError or MisconfigurationException."""
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (MisconfigurationException, ValueError) as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise TrainerSettingsError(f"--trainer: {reason}") from error
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from s3.model.network_config import network_components
 from s3.run.checkpoints import read_checkpoint_metadata
 from s3.run.errors import NetworkNotRecordedError, RunConfigError
 from s3.run.nonfinite import NonFiniteGuard
+from s3.training.eval_mode import silence_lightning_eval_mode_warning, unexpected_eval_modules
 from s3.training.evaluation import (
     EvaluationOptions,
     copy_given_masks,
@@ -36,7 +38,6 @@ from s3.training.losses import LossComputer, LossConfig
 from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_optimizer
 from s3.training.python_arguments import UNRECORDED_NETWORK, python_hyperparameters
 from s3.training.unroll import unroll_clip
-
 
 class S3Module(pl.LightningModule):
     """Trains the network on clips (Cutie's unroll and losses) and validates it on full videos.
@@ -162,6 +163,20 @@ class S3Module(pl.LightningModule):
         if trainer is not None and any(callback is self.nonfinite_guard for callback in trainer.callbacks):
             return []
         return [self.nonfinite_guard]
+
+    def on_fit_start(self) -> None:
+        silence_lightning_eval_mode_warning()  # before the fit loop's check; `on_train_start` warns instead
+
+    def on_train_start(self) -> None:
+        """Warns (once, rank 0) about modules left in eval mode other than those kept there on purpose
+        (`s3.training.eval_mode`); Lightning's own warning, which counts those too, is silenced."""
+        unexpected = unexpected_eval_modules(self)
+        if unexpected and self.global_rank == 0:
+            shown = ", ".join(unexpected[:5]) + (f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else "")
+            warnings.warn(
+                f"{len(unexpected)} trainable module(s) are in eval mode at the start of training: {shown}",
+                stacklevel=1,
+            )
 
     # ----------------------------------------------------------------------------------------------- training
     def training_step(self, batch: ClipBatch, batch_idx: int) -> Tensor:

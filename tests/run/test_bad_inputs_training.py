@@ -126,3 +126,21 @@ def test_corrupt_frame_read_in_a_dataloader_worker_is_one_line(tmp_path: Path) -
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and ".jpg: cannot decode image" in lines[0], result.stderr[-3000:]
     assert not (tmp_path / "out" / "checkpoints").exists() or not any((tmp_path / "out" / "checkpoints").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("--trainer.devices=0", "--trainer: `Trainer(devices='0')` value is not a valid input using cpu accelerator."),
+        ("--trainer.strategy=fsdp", "--trainer: The strategy `fsdp` requires a GPU accelerator"),
+    ],
+)
+def test_trainer_settings_lightning_refuses_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, setting: str, expected: str
+) -> None:
+    from s3.cli import main
+
+    status = main(["fit", *tiny_args(tmp_path, "--trainer.accelerator=cpu", setting)])
+    assert status == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and lines[0].startswith(f"s3: error: {expected}"), lines
