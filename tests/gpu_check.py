@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-steps", type=int, default=6, help="optimiser steps per preset (2 of them warm-up)")
     parser.add_argument("--per-step", type=int, default=4, help="clips per forward pass (16 / this accumulated)")
     parser.add_argument("--skip-tests", action="store_true", help="only the table")
+    parser.add_argument("--tests-only", action="store_true", help="only the gpu tests, no table")
     parser.add_argument("--no-compile", action="store_true", help="leave out the compiled inference rows")
     parser.add_argument("--smoke", action="store_true", help="the same code on the CPU, tiny networks, small sizes")
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
@@ -219,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     device = "cpu" if args.smoke else "cuda"
     device_name = "CPU (smoke)" if args.smoke else torch.cuda.get_device_name()
     tests_status = 0 if args.skip_tests or args.smoke else run_gpu_tests()
+    if args.tests_only:
+        verdict = f"FAILED (pytest exit {tests_status})" if tests_status else "passed"
+        print(f"gpu-check: the gpu tests {verdict}")
+        return 1 if tests_status else 0
     network_size, size, crop, frames = ("tiny", 64, 64, 3) if args.smoke else ("base", 480, 480, 8)
     frames_timed, warmup = (2, 1) if args.smoke else (args.frames, 10)
     steps = 3 if args.smoke else args.train_steps

@@ -3,7 +3,9 @@
 # so the wheels from `make gpu-wheels` travel in .whl/ and are installed beside the image's packages.
 #   here:   make gpu-wheels
 #   device: run(command="bash tests/gpu/run_on_device.sh", carry=[".whl"], timeout_s=560)
-# Extra arguments go to tests/gpu_check.py. The log and the table land in $OUT (they come back) or /tmp.
+# Extra arguments go to tests/gpu_check.py. The log and the table land in $OUT (they come back) or /tmp. Rows are
+# printed as they are measured; if one call cannot hold the tests and the table, run `--skip-tests` (the table)
+# and `--tests-only` in two calls on the same warm machine.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp}

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from s3.model.deformable_attention import MultiScaleDeformableAttention, deformable_sample
+from s3.model.factory import build_network
 from tests.gpu.agreement import predictor_agreement, training_agreement
+from tests.inference.test_compiled import eager_and_compiled
 from tests.run.run_helpers import REPO, metric_by_step, read_metrics, run_cli, tiny_args, write_run_config
 
 pytestmark = pytest.mark.gpu
@@ -30,6 +32,21 @@ def test_predictor_step_bf16_agrees_with_fp32(preset: str, gpu_device: str) -> N
 def test_training_step_bf16_agrees_with_fp32(preset: str, gpu_device: str) -> None:
     agreement = training_agreement(preset, gpu_device)
     assert agreement["relative_loss"] < 0.08 and agreement["cosine"] > 0.98, agreement
+
+
+@pytest.mark.parametrize("preset", ["cutie", "s3"])
+def test_compiled_predictor_matches_eager_on_the_gpu(
+    preset: str, gpu_device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on CUDA: inductor with CUDA graphs for the fixed-shape stages, whose outputs the predictor keeps across
+    # replays (keys in the memory, the sensory state); TF32 convolutions off on both sides so that 1e-4 means fp32
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    torch.manual_seed(0)
+    network = build_network(preset, "tiny").to(gpu_device).eval()
+    eager, compiled, _ = eager_and_compiled(network, 6, 64, 113)
+    for t, (a, b) in enumerate(zip(eager, compiled, strict=True)):
+        assert torch.allclose(a, b, atol=1e-4, rtol=0), f"frame {t}: max diff {(a - b).abs().max().item():.2e}"
+    assert not torch.allclose(compiled[1], compiled[5])  # the frames differ: the comparison is not trivial
 
 
 def test_deformable_attention_on_cuda_matches_the_cpu_reference(gpu_device: str) -> None:
