@@ -39,6 +39,7 @@ from s3.training.optim import LRSchedulerCallable, OptimizerCallable, build_opti
 from s3.training.python_arguments import UNRECORDED_NETWORK, python_hyperparameters
 from s3.training.unroll import unroll_clip
 
+
 class S3Module(pl.LightningModule):
     """Trains the network on clips (Cutie's unroll and losses) and validates it on full videos.
 
