@@ -98,9 +98,15 @@ class S3Module(pl.LightningModule):
         max_bad_steps: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        with warnings.catch_warnings():  # a network object is recorded as its tree just below, not as a module
+            warnings.filterwarnings("ignore", message="Attribute 'network' is an instance of `nn.Module`")
+            self.save_hyperparameters()
         # Objects given from Python are recorded as the CLI records its config (`s3.training.python_arguments`).
-        self.hparams.update(python_hyperparameters(self.hparams))
+        described = python_hyperparameters(self.hparams)
+        if described:
+            self.hparams.update(described)
+            # Lightning's initial copy (what loggers record) would keep a deep copy of the network object otherwise.
+            self._hparams_initial = copy.deepcopy(self._hparams)
         if network is None:
             network = build_network(preset, size)
         network.preset, network.components, network.size = preset, network_components(network), size

@@ -4,6 +4,7 @@ reload what was trained: the network and the optimizer / schedule are recorded a
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -157,3 +158,15 @@ def test_undescribed_network_of_other_shapes_gives_one_line(tmp_path: Path) -> N
     with pytest.raises(NetworkNotRecordedError) as error:
         S3Module.load_from_checkpoint(tmp_path / "before.ckpt")
     assert "\n" not in str(error.value) and "network=" in str(error.value)
+
+
+def test_a_network_object_is_neither_warned_about_nor_copied_into_the_initial_hyperparameters() -> None:
+    network = build_network("cutie", "tiny")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = S3Module(network=network)
+    assert not [w for w in caught if "is an instance of `nn.Module`" in str(w.message)]
+    # Lightning deep-copies the hyper-parameters into `hparams_initial` (what loggers record): no second network
+    assert not any(isinstance(value, torch.nn.Module) for value in module.hparams_initial.values())
+    assert module.hparams_initial["network"] == module.hparams["network"]
+    assert module.hparams_initial["network"]["class_path"].endswith("VOSNetwork")
