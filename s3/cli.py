@@ -38,6 +38,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from s3.errors import S3Error
+from s3.run.lightning_notices import quiet_lightning_notices
 from s3.run.preset_args import PresetArgumentsHook
 from s3.run.run_config import RunCLIHooks
 
@@ -108,6 +109,7 @@ class S3CLI(PresetArgumentsHook, RunCLIHooks, LightningCLI):
         kwargs.setdefault("parser_kwargs", {**no_exit, **{name: dict(no_exit) for name in self.subcommands()}})
         # `main()` always passes argv explicitly; Lightning warns whenever sys.argv is also non-empty.
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        quiet_lightning_notices()
         super().__init__(
             S3Module,
             None,
